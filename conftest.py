@@ -1,0 +1,44 @@
+"""Repository-wide pytest guard.
+
+Every in-repo package must be imported from this working tree. If a sibling was
+installed from a package index (or an old wheel), tests would silently exercise the
+wrong code; this check stops the whole run instead. It runs for any test path under
+the repository root, so it also guards one package's tests run alone.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+_ROOT = Path(__file__).resolve().parent
+
+
+def _misplaced_packages() -> list[str]:
+    problems = []
+    for src in sorted(_ROOT.glob("packages/*/src/*/__init__.py")):
+        pkg_dir = src.parent
+        name = pkg_dir.name
+        spec = importlib.util.find_spec(name)
+        if spec is None or spec.origin is None:
+            continue  # not installed in this environment: its own tests will not run
+        origin = Path(spec.origin).resolve()
+        if pkg_dir.resolve() not in origin.parents:
+            problems.append(
+                f"  {name}: imported from {origin}, expected {pkg_dir.resolve()}"
+            )
+    return problems
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    problems = _misplaced_packages()
+    if problems:
+        pytest.exit(
+            "In-repo packages are not installed from this working tree:\n"
+            + "\n".join(problems)
+            + "\nReinstall from the root with `python3 tools/dev.py sync` "
+            "(uv sync --all-packages installs every package editable).",
+            returncode=3,
+        )
