@@ -1,0 +1,1 @@
+"""Developer tools (not a published package): bench harness, bootstrap, recipes."""
