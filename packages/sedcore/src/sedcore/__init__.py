@@ -78,6 +78,8 @@ from ._observations import read_spectrum as read_spectrum
 # --- end observations and likelihoods ---
 
 # --- shared types (SSPGrid, ParamSpace) ---
+from ._nebular import NebularEmission as NebularEmission
+from ._nebular import NebularModel as NebularModel
 from ._paramspace import Param as Param
 from ._paramspace import ParamSpace as ParamSpace
 from ._ssp import SSPGrid as SSPGrid
