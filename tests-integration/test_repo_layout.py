@@ -100,3 +100,20 @@ def test_affected_packages_closure():
     leaves = [p for p in graph if not any(p in deps for deps in graph.values())]
     for leaf in leaves:
         assert ap.dependents_closure({leaf}, graph) == {leaf}
+
+
+def test_run_stops_when_a_sibling_comes_from_elsewhere(tmp_path):
+    # A copy of sedcore earlier on sys.path stands in for one installed from an index: the
+    # root conftest must stop the run before any test executes, naming the package.
+    import os
+    import shutil
+    import subprocess
+
+    shutil.copytree(ROOT / "packages" / "sedcore" / "src" / "sedcore", tmp_path / "sedcore")
+    env = dict(os.environ, PYTHONPATH=str(tmp_path))
+    res = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "packages/sedcore/tests/test_units.py"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
+    )
+    assert res.returncode == 3, res.stdout + res.stderr
+    assert "sedcore: imported from" in res.stdout + res.stderr

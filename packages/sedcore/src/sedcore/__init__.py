@@ -1,7 +1,7 @@
 """sedcore: shared JAX types and physics helpers for galaxy SED inference.
 
 Pure functions on pytrees, one object per call (batch with ``jax.vmap``), float32 by
-default and float64 when the user enables ``jax_enable_x64``. Units: wavelengths in
+default and float64 when the user turns on JAX's 64-bit mode. Units: wavelengths in
 Angstrom (vacuum), rest-frame luminosity density in L_sun/Hz per M_sun formed, observed
 fluxes in maggies (f_nu / 3631 Jy).
 """

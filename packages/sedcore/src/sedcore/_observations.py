@@ -162,6 +162,22 @@ def _normalise_filters(filters: Any, n_bands: int | None) -> tuple[Any, tuple[st
     return value, names
 
 
+def _redshift_leaf(redshift: Any, batch_shape: tuple[int, ...], dtype: Any) -> Any:
+    """Redshift per object: NaN (unknown) when None, else broadcast to the batch shape."""
+    if redshift is None:
+        return jnp.full(batch_shape, jnp.nan, dtype=dtype)
+    redshift = _float_leaf(redshift, "redshift")
+    if _is_tracer(redshift):
+        return redshift
+    try:
+        return jnp.broadcast_to(redshift, batch_shape)
+    except ValueError:
+        raise ValueError(
+            f"redshift must be a scalar or have shape {batch_shape} (one per object), got "
+            f"{tuple(redshift.shape)}."
+        ) from None
+
+
 def _frozen_setattr(self: Any, name: str, value: Any) -> None:
     raise AttributeError(
         f"{type(self).__name__} is immutable; use .replace({name}=...) to get a modified copy."
@@ -242,18 +258,7 @@ class Photometry:
         mask = _bool_leaf(mask, "mask", shape, True)
         bad_input = _bool_leaf(bad_input, "bad_input", shape, False)
 
-        if redshift is None:
-            redshift = jnp.full(batch_shape, jnp.nan, dtype=flux.dtype)
-        else:
-            redshift = _float_leaf(redshift, "redshift")
-            if not _is_tracer(redshift):
-                try:
-                    redshift = jnp.broadcast_to(redshift, batch_shape)
-                except ValueError:
-                    raise ValueError(
-                        f"redshift must be a scalar or have shape {batch_shape} (one per "
-                        f"object), got {tuple(redshift.shape)}."
-                    ) from None
+        redshift = _redshift_leaf(redshift, batch_shape, flux.dtype)
 
         if id is not None and not _is_tracer(id):
             id_arr = np.asarray(id)
@@ -456,18 +461,7 @@ class Spectrum:
                         f"resolution must be a scalar or broadcast to {shape}, got "
                         f"{tuple(resolution.shape)}."
                     ) from None
-        if redshift is None:
-            redshift = jnp.full(batch_shape, jnp.nan, dtype=flux.dtype)
-        else:
-            redshift = _float_leaf(redshift, "redshift")
-            if not _is_tracer(redshift):
-                try:
-                    redshift = jnp.broadcast_to(redshift, batch_shape)
-                except ValueError:
-                    raise ValueError(
-                        f"redshift must be a scalar or have shape {batch_shape}, got "
-                        f"{tuple(redshift.shape)}."
-                    ) from None
+        redshift = _redshift_leaf(redshift, batch_shape, flux.dtype)
         for name, value in (
             ("wave_aa", wave),
             ("flux", flux),
