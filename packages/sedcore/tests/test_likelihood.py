@@ -273,3 +273,27 @@ def test_property_student_t_equals_scipy(data, dof):
         got = float(student_t_loglike(model, flux, err, mask, dof=dof))
     want = stats.t.logpdf(flux[mask], dof, loc=model[mask], scale=err[mask]).sum()
     assert got == pytest.approx(want, rel=1e-11, abs=1e-11)
+
+
+def test_float32_gradients_finite_for_fluxes_in_maggies():
+    # Faint galaxies in maggies: flux ~1e-10, errors ~5e-12, variances ~1e-23. The
+    # float64 gradient is the reference; float32 must agree, not underflow to NaN/inf.
+    model, flux, err = jnp.array([1.1e-10, 3e-11]), jnp.array([1e-10, 2.5e-11]), jnp.array([5e-12, 4e-12])
+    mask = jnp.array([True, True])
+    for floor in (0.0, 0.05):
+        g32 = jax.grad(gaussian_loglike)(model, flux, err, mask, noise_floor=floor)
+        g32_t = jax.grad(student_t_loglike)(model, flux, err, mask, dof=3.0, noise_floor=floor)
+        with jax.enable_x64(True):
+            args = [jnp.asarray(np.asarray(a, np.float64)) for a in (model, flux, err)]
+            g64 = jax.grad(gaussian_loglike)(*args, mask, noise_floor=floor)
+            g64_t = jax.grad(student_t_loglike)(*args, mask, dof=3.0, noise_floor=floor)
+        np.testing.assert_allclose(np.asarray(g32), np.asarray(g64), rtol=1e-4)
+        np.testing.assert_allclose(np.asarray(g32_t), np.asarray(g64_t), rtol=1e-4)
+
+
+def test_observation_closed_over_inside_jit():
+    obs = sedcore.Photometry([1.0, 2.0], [0.1, 0.1], filters=("a", "b"))
+    model = jnp.array([1.1, 1.9])
+    jitted = jax.jit(lambda m: sedcore.photometry_loglike(m, obs, noise_floor=jnp.asarray(0.02)))
+    eager = sedcore.photometry_loglike(model, obs, noise_floor=0.02)
+    assert float(jitted(model)) == pytest.approx(float(eager), rel=1e-6)

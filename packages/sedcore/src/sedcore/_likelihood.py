@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax.scipy.special import gammaln
 from jax.typing import ArrayLike
 
@@ -52,8 +53,11 @@ def _prepare(
     mask: ArrayLike,
     noise_floor: ArrayLike,
     extra_var: ArrayLike | None,
-) -> tuple[jnp.ndarray, jnp.ndarray, jnp.ndarray]:
-    """Check shapes and values, then return (residual, variance, mask).
+) -> tuple[jnp.ndarray, jnp.ndarray, jnp.ndarray, jnp.ndarray]:
+    """Check shapes and values, then return (residual, variance, log scale, mask).
+
+    Residual and variance are in units of a per-band scale (the flux error); the caller
+    adds ``-log scale`` per band to restore the normalisation.
 
     Values under the mask are replaced by safe numbers *before* any arithmetic, so that
     NaN/inf there cannot leak into gradients through ``jnp.where`` (the "double where").
@@ -91,27 +95,31 @@ def _prepare(
             value.dtype, jnp.integer
         ):
             raise TypeError(f"{name} must be a real float array, got dtype {value.dtype}.")
+    # Value checks in NumPy on concrete inputs only: jnp operations inside a caller's jit
+    # would trace even arrays closed over from outside, and bool() of a tracer fails.
     if _is_concrete(noise_floor):
-        if not bool(jnp.all(jnp.isfinite(noise_floor) & (noise_floor >= 0))):
+        nf = np.asarray(noise_floor)
+        if not np.all(np.isfinite(nf) & (nf >= 0)):
             raise ValueError(
                 f"noise_floor must be finite and >= 0 (a fraction of the model flux, e.g. "
-                f"0.05 for 5%), got {noise_floor}."
+                f"0.05 for 5%), got {nf}."
             )
     if all(_is_concrete(x) for x in (flux, flux_err, mask)):
-        shape = jnp.broadcast_shapes(mask.shape, flux.shape, flux_err.shape)
-        used = jnp.broadcast_to(mask, shape)
-        if bool(jnp.any(used & ~jnp.isfinite(jnp.broadcast_to(flux, shape)))):
+        shape = np.broadcast_shapes(mask.shape, flux.shape, flux_err.shape)
+        used = np.broadcast_to(np.asarray(mask), shape)
+        if np.any(used & ~np.isfinite(np.broadcast_to(np.asarray(flux), shape))):
             raise ValueError("flux must be finite where mask is True; mask the bad bands.")
-        err_b = jnp.broadcast_to(flux_err, shape)
-        if bool(jnp.any(used & ~(jnp.isfinite(err_b) & (err_b > 0)))):
+        err_b = np.broadcast_to(np.asarray(flux_err), shape)
+        if np.any(used & ~(np.isfinite(err_b) & (err_b > 0))):
             raise ValueError(
                 "flux_err must be finite and > 0 where mask is True; mask the bad bands."
             )
     if extra_var is not None and _is_concrete(extra_var) and _is_concrete(mask):
-        bad = jnp.broadcast_to(mask, jnp.broadcast_shapes(mask.shape, extra_var.shape)) & ~(
-            jnp.isfinite(extra_var) & (extra_var >= 0)
+        ev = np.asarray(extra_var)
+        bad = np.broadcast_to(np.asarray(mask), np.broadcast_shapes(mask.shape, ev.shape)) & ~(
+            np.isfinite(ev) & (ev >= 0)
         )
-        if bool(jnp.any(bad)):
+        if np.any(bad):
             raise ValueError(
                 "extra_var must be finite and >= 0 where mask is True (it is an added "
                 "variance, in flux units squared)."
@@ -121,10 +129,16 @@ def _prepare(
     safe_model = jnp.where(mask, model_flux, 0.0)
     safe_flux = jnp.where(mask, flux, 0.0)
     safe_err = jnp.where(mask, flux_err, 1.0)
-    var = jnp.square(safe_err) + jnp.square(noise_floor * safe_model)
+    # Work in units of each band's flux error. Fluxes in maggies are ~1e-10, so variances
+    # (~1e-20) squared in the backward pass underflow float32 and gradients turn NaN.
+    # The rewrite is exact for any constant scale s: with r = s r', sigma = s sigma',
+    # log N(r; sigma) = log N(r'; sigma') - log s. stop_gradient makes s a constant, so
+    # the gradients (also with respect to flux_err) are exact too.
+    scale = jax.lax.stop_gradient(jnp.abs(safe_err))
+    var = jnp.square(safe_err / scale) + jnp.square(noise_floor * safe_model / scale)
     if extra_var is not None:
-        var = var + jnp.where(mask, extra_var, 0.0)
-    return safe_flux - safe_model, var, mask
+        var = var + jnp.where(mask, extra_var, 0.0) / jnp.square(scale)
+    return (safe_flux - safe_model) / scale, var, jnp.log(scale), mask
 
 
 def gaussian_loglike(
@@ -158,8 +172,8 @@ def gaussian_loglike(
         Log-likelihood, shape ``(...)`` (a scalar for one object), in the float dtype of
         the inputs.
     """
-    resid, var, mask = _prepare(model_flux, flux, flux_err, mask, noise_floor, extra_var)
-    per_band = -0.5 * (jnp.square(resid) / var + jnp.log(var) + _LOG_2PI)
+    resid, var, log_scale, mask = _prepare(model_flux, flux, flux_err, mask, noise_floor, extra_var)
+    per_band = -0.5 * (jnp.square(resid) / var + jnp.log(var) + _LOG_2PI) - log_scale
     return jnp.sum(jnp.where(mask, per_band, 0.0), axis=-1)
 
 
@@ -199,15 +213,16 @@ def student_t_loglike(
         Log-likelihood, shape ``(...)``.
     """
     dof = jnp.asarray(dof)
-    if _is_concrete(dof) and not bool(jnp.all(jnp.isfinite(dof) & (dof > 0))):
+    if _is_concrete(dof) and not np.all(np.isfinite(np.asarray(dof)) & (np.asarray(dof) > 0)):
         raise ValueError(f"dof must be finite and > 0 (Student-t degrees of freedom), got {dof}.")
-    resid, var, mask = _prepare(model_flux, flux, flux_err, mask, noise_floor, extra_var)
+    resid, var, log_scale, mask = _prepare(model_flux, flux, flux_err, mask, noise_floor, extra_var)
     nu = dof
     per_band = (
         gammaln(0.5 * (nu + 1.0))
         - gammaln(0.5 * nu)
         - 0.5 * jnp.log(nu * math.pi)
         - 0.5 * jnp.log(var)
+        - log_scale
         - 0.5 * (nu + 1.0) * jnp.log1p(jnp.square(resid) / (var * nu))
     )
     return jnp.sum(jnp.where(mask, per_band, 0.0), axis=-1)

