@@ -1,5 +1,29 @@
-"""emulate_sps."""
+"""emulate_sps: real stellar-population grids, an exact differentiable synthesis engine,
+and neural emulators of it."""
 
 from importlib.metadata import version as _version
+
+# --- grids ---
+from ._dsps_format import read_dsps_hdf5 as read_dsps_hdf5
+from ._dsps_format import write_dsps_hdf5 as write_dsps_hdf5
+from ._dust_emission import DL07Templates as DL07Templates
+from ._dust_emission import dust_emission_lnu as dust_emission_lnu
+from ._dust_emission import load_dl07_templates as load_dl07_templates
+from ._grids import default_cache_dir as default_cache_dir
+from ._grids import load_ssp_grid as load_ssp_grid
+# --- end grids ---
+
+# --- synthesis ---
+from ._synthesis import StellarMasses as StellarMasses
+from ._synthesis import SynthesisConfig as SynthesisConfig
+from ._synthesis import SynthesisOutput as SynthesisOutput
+from ._synthesis import check_params as check_params
+from ._synthesis import observed_spectrum as observed_spectrum
+from ._synthesis import param_space as param_space
+from ._synthesis import photometry as photometry
+from ._synthesis import rest_spectrum as rest_spectrum
+from ._synthesis import stellar_masses as stellar_masses
+from ._synthesis import synthesize as synthesize
+# --- end synthesis ---
 
 __version__ = _version("emulate-sps")

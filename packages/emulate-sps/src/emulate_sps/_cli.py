@@ -1,0 +1,320 @@
+"""Command line: ``emulate-sps model`` computes model photometry for a table of galaxies.
+
+::
+
+    emulate-sps model params.ecsv --filters sdss_u0 sdss_g0 sdss_r0 --out phot.ecsv
+    emulate-sps model --list-columns --sfh tau --dust-emission
+
+The input table (ECSV, FITS or CSV, told apart by the file extension) has one row per
+galaxy and one column per parameter of the engine (`emulate_sps.param_space`), named as
+there; ``--list-columns`` prints them for the chosen options. With the defaults
+(``--sfh delayed_tau``, Calzetti dust with birth clouds, no dust emission):
+
+=============  =========  ==============================================================
+column         unit       meaning
+=============  =========  ==============================================================
+z              --         redshift, 0 <= z <= --z-max
+log_mass       dex(Msun)  log10 of the stellar mass formed
+log_zsol       dex        log10(Z / Z_sun) inside the grid (BC03: -2.3 to 0.7)
+dust2          --         diffuse-dust optical depth at 5500 A (A_V = 1.0857 dust2)
+dust1          --         extra birth-cloud optical depth at 5500 A (stars < 10 Myr)
+sfh_age_yr     yr         lookback time when star formation began (<= age of universe)
+sfh_tau_yr     yr         SFH timescale
+=============  =========  ==============================================================
+
+Other columns are copied to the output unchanged. The output table (same formats) holds
+the input columns, ``maggies_<band>`` for every filter (band-averaged f_nu in maggies;
+AB = -2.5 log10), ``mass_formed_msun`` and ``surviving_mass_msun``. It is written to a
+temporary file and renamed when complete. Rows are counted from 1 in error messages.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+_FORMATS = {".ecsv": "ascii.ecsv", ".fits": "fits", ".fit": "fits", ".csv": "ascii.csv"}
+_SFH_MODELS = {
+    "delayed_tau": "DelayedTau",
+    "tau": "Tau",
+    "constant": "Constant",
+    "lognormal": "LogNormal",
+    "double_power_law": "DoublePowerLaw",
+}
+
+
+class CLIError(Exception):
+    """A user error: printed without a traceback, exit status 2."""
+
+
+def _table_format(path: Path, what: str) -> str:
+    fmt = _FORMATS.get(path.suffix.lower())
+    if fmt is None:
+        raise CLIError(
+            f"{what} {path}: unknown table format {path.suffix!r}; use one of {sorted(_FORMATS)} "
+            "(ECSV, FITS or CSV)."
+        )
+    return fmt
+
+
+def _sfh_model(name: str):
+    import sfh_priors
+
+    cls = getattr(sfh_priors, _SFH_MODELS[name])
+    # The hyper-parameters are priors, irrelevant for computing models; the age prior
+    # bound is required by the parametric models with an onset.
+    try:
+        return cls(age_max_yr=1.4e10)
+    except TypeError:
+        return cls()
+
+
+def _filter_specs(values: list[str]) -> list[str]:
+    specs = [s.strip() for v in values for s in v.split(",") if s.strip()]
+    if not specs:
+        raise CLIError("--filters: give at least one astro-sedpy filter name or file path.")
+    return specs
+
+
+def _build_config(args):
+    import sedcore
+
+    import emulate_sps
+
+    grid = emulate_sps.load_ssp_grid(args.grid)
+    filters = sedcore.load_filters(_filter_specs(args.filters)) if args.filters else None
+    return emulate_sps.SynthesisConfig.create(
+        grid,
+        _sfh_model(args.sfh),
+        filters,
+        z_max=args.z_max,
+        diffuse_law=None if args.dust_law == "none" else args.dust_law,
+        birth_clouds=not args.no_birth_clouds,
+        igm=None if args.igm == "none" else args.igm,
+        metallicity_rule=args.metallicity_rule,
+        dust_emission=emulate_sps.load_dl07_templates() if args.dust_emission else None,
+    )
+
+
+def _columns_text(config) -> str:
+    import emulate_sps
+
+    space = emulate_sps.param_space(config)
+    lines = [f"{'column':<14} {'unit':<11} {'range':<26} meaning"]
+    for p in space.params:
+        rng = f"[{p.lower:g}, {p.upper:g}]"
+        lines.append(f"{p.name:<14} {p.unit or '--':<11} {rng:<26} {p.description}")
+    return "\n".join(lines)
+
+
+def _read_params(path: Path, config):
+    from astropy.table import Table
+
+    import emulate_sps
+
+    if not path.is_file():
+        raise CLIError(f"parameter table {path} does not exist.")
+    try:
+        table = Table.read(path, format=_table_format(path, "parameter table"))
+    except CLIError:
+        raise
+    except Exception as err:  # astropy raises many types for unreadable files
+        raise CLIError(f"parameter table {path}: cannot be read ({err}).") from err
+    space = emulate_sps.param_space(config)
+    missing = [n for n in space.names if n not in table.colnames]
+    if missing:
+        raise CLIError(
+            f"parameter table {path}: missing column(s) {missing}. This model needs "
+            f"{list(space.names)} (see `emulate-sps model --list-columns` with the same options)."
+        )
+    if len(table) == 0:
+        raise CLIError(f"parameter table {path}: no rows.")
+    values = {}
+    for p in space.params:
+        col = table[p.name]
+        if p.shape != ():
+            raise CLIError(f"column {p.name!r}: vector parameters are not supported by the CLI.")
+        mask = np.asarray(getattr(col, "mask", np.zeros(len(col), bool)), dtype=bool)
+        mask = mask.reshape(len(col))
+        if mask.any():
+            row = int(np.flatnonzero(mask)[0]) + 1
+            raise CLIError(
+                f"parameter table {path}, row {row}, column {p.name!r}: value is missing."
+            )
+        try:
+            data = np.asarray(col, dtype=np.float64).reshape(len(col))
+        except (TypeError, ValueError) as err:
+            raise CLIError(
+                f"parameter table {path}, column {p.name!r}: not numeric ({err})."
+            ) from err
+        bad = ~np.isfinite(data) | (data < p.lower) | (data > p.upper)
+        if bad.any():
+            row = int(np.flatnonzero(bad)[0])
+            raise CLIError(
+                f"parameter table {path}, row {row + 1}, column {p.name!r}: "
+                f"{float(data[row])!r} is outside [{p.lower:g}, {p.upper:g}] {p.unit}".rstrip()
+                + f" ({int(bad.sum())} bad row(s) in this column)."
+            )
+        values[p.name] = data
+    return table, values
+
+
+def _compute(config, values: dict[str, np.ndarray], batch_size: int, progress: bool):
+    import jax
+    import jax.numpy as jnp
+    from tqdm import tqdm
+
+    import emulate_sps
+
+    def one(cfg, p):
+        masses = emulate_sps.stellar_masses(cfg, p)
+        phot = emulate_sps.photometry(cfg, p) if cfg.n_filters else jnp.zeros((0,))
+        return phot, masses.mass_formed_msun, masses.surviving_mass_msun
+
+    run = jax.jit(jax.vmap(one, in_axes=(None, 0)))
+    n = len(next(iter(values.values())))
+    dtype = config.log_age_yr.dtype
+    phot_out = np.empty((n, config.n_filters))
+    formed = np.empty(n)
+    surviving = np.empty(n)
+    starts = range(0, n, batch_size)
+    bar = tqdm(starts, unit="batch", desc="emulate-sps model", disable=not progress)
+    for start in bar:
+        stop = min(start + batch_size, n)
+        # Pad the last batch to the full size so that only one program is compiled.
+        idx = np.minimum(np.arange(start, start + batch_size), n - 1)
+        batch = {k: jnp.asarray(v[idx], dtype=dtype) for k, v in values.items()}
+        phot, mf, ms = (np.asarray(x, dtype=np.float64) for x in run(config, batch))
+        keep = stop - start
+        phot_out[start:stop] = phot[:keep]
+        formed[start:stop], surviving[start:stop] = mf[:keep], ms[:keep]
+    return phot_out, formed, surviving
+
+
+def _explain_nan_rows(config, values, bad_rows, path: Path):
+    import emulate_sps
+
+    row = int(bad_rows[0])
+    params = {k: v[row] for k, v in values.items()}
+    try:
+        emulate_sps.check_params(config, params)
+    except (ValueError, KeyError) as err:
+        raise CLIError(
+            f"parameter table {path}, row {row + 1}: {err} (sfh-priors names its parameters "
+            f"params.<name>; their columns are sfh_<name>; {len(bad_rows)} such row(s))."
+        ) from err
+    raise CLIError(  # pragma: no cover - NaN without a reason would be a bug
+        f"parameter table {path}, row {row + 1}: the model is not finite for these parameters."
+    )
+
+
+def _write_atomic(table, path: Path) -> None:
+    fmt = _table_format(path, "output table")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=path.suffix, dir=path.parent)
+    os.close(fd)
+    try:
+        table.write(tmp, format=fmt, overwrite=True)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def run_model(args) -> Path:
+    """The ``model`` command; returns the output path."""
+    import astropy.units as u
+
+    if args.list_columns:
+        print(_columns_text(_build_config(args)))
+        return None
+    if args.params is None or args.out is None:
+        raise CLIError("model: give the parameter table and --out TABLE (or --list-columns).")
+    if not args.filters:
+        raise CLIError("model: --filters is required (astro-sedpy names or filter files).")
+    out = Path(args.out)
+    _table_format(out, "output table")
+    if out.exists() and not args.overwrite:
+        raise CLIError(f"output table {out} exists; pass --overwrite to replace it.")
+    if args.batch_size < 1:
+        raise CLIError(f"--batch-size must be >= 1; got {args.batch_size}.")
+    path = Path(args.params)
+    if not path.is_file():
+        raise CLIError(f"parameter table {path} does not exist.")
+    _table_format(path, "parameter table")
+    config = _build_config(args)
+    table, values = _read_params(path, config)
+    progress = sys.stderr.isatty() and len(table) > args.batch_size
+    if args.progress is not None:
+        progress = args.progress
+    phot, formed, surviving = _compute(config, values, args.batch_size, progress)
+    finite = np.all(np.isfinite(phot), axis=1) & np.isfinite(formed) & np.isfinite(surviving)
+    bad = np.flatnonzero(~finite)
+    if bad.size:
+        _explain_nan_rows(config, values, bad, path)
+    for i, name in enumerate(config.filter_names):
+        table[f"maggies_{name}"] = phot[:, i] * u.dimensionless_unscaled
+        table[f"maggies_{name}"].description = f"band-averaged f_nu through {name}, maggies"
+    table["mass_formed_msun"] = formed * u.Msun
+    table["mass_formed_msun"].description = "stellar mass formed"
+    table["surviving_mass_msun"] = surviving * u.Msun
+    table["surviving_mass_msun"].description = "surviving stellar mass, as the grid counts it"
+    table.meta["SPSGRID"] = config.grid_name
+    table.meta["SPSSFH"] = args.sfh
+    _write_atomic(table, out)
+    return out
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="emulate-sps", description="emulate-sps command line")
+    sub = parser.add_subparsers(dest="command", required=True)
+    m = sub.add_parser(
+        "model",
+        help="model photometry (maggies) and stellar masses for a table of parameters",
+        description=__doc__.split("::")[0].strip(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add = m.add_argument
+    add("params", nargs="?", help="parameter table (.ecsv, .fits or .csv), one row per galaxy")
+    add("--filters", nargs="+", help="astro-sedpy filter names or two-column filter files")
+    add("--out", help="output table (.ecsv, .fits or .csv)")
+    add("--grid", default="bc03", help="SSP grid: 'bc03' (default), 'fsps' or an HDF5 file")
+    add("--sfh", default="delayed_tau", choices=sorted(_SFH_MODELS), help="SFH form")
+    add("--dust-law", default="calzetti",
+        choices=["calzetti", "smc", "kriek_conroy", "power_law", "none"])  # fmt: skip
+    add("--no-birth-clouds", action="store_true", help="no dust1 (birth-cloud) component")
+    add("--dust-emission", action="store_true", help="DL07 dust emission (columns duste_*)")
+    m.add_argument("--igm", default="inoue14", choices=["inoue14", "madau95", "none"])
+    m.add_argument("--metallicity-rule", default="log", choices=["log", "linear"])
+    m.add_argument("--z-max", type=float, default=20.0, help="largest redshift (default 20)")
+    m.add_argument("--batch-size", type=int, default=256, help="galaxies per vectorised batch")
+    m.add_argument("--overwrite", action="store_true", help="replace an existing output table")
+    m.add_argument("--list-columns", action="store_true", help="print the columns and exit")
+    m.add_argument("--progress", dest="progress", action="store_true", default=None,
+                   help="force a progress bar")  # fmt: skip
+    m.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``emulate-sps`` script; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "model":
+            out = run_model(args)
+            if out is not None:
+                print(f"wrote {out}")
+    except (CLIError, ValueError, KeyError, FileNotFoundError, ImportError) as err:
+        message = err.args[0] if isinstance(err, KeyError) and err.args else err
+        print(f"emulate-sps: error: {message}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
