@@ -8,7 +8,6 @@ fenced as ```py (not ```python) are illustrations and are not run. Pages whose e
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 

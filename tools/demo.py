@@ -18,8 +18,6 @@ models only through the sedcore protocol), so it lives in tools/, not in a packa
 from __future__ import annotations
 
 import argparse
-import os
-import tempfile
 import time
 from pathlib import Path
 
@@ -110,14 +108,10 @@ def run(out_dir: Path) -> dict[str, Path]:
 
 
 def _atomic(path: Path, write) -> Path:
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=path.suffix, dir=path.parent)
-    os.close(fd)
-    try:
+    import sedcore
+
+    with sedcore.atomic_output(path) as tmp:
         write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     return path
 
 

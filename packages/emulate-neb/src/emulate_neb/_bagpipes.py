@@ -35,10 +35,10 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+import sedcore
 
 from ._grid import (
     NebularGrid,
-    _chmod_like_new_file,
     _write_grid,
     normalize_line_name,
     read_nebular_grid,
@@ -316,21 +316,10 @@ def _load_cloudy(cache_dir, rebuild: bool) -> NebularGrid:
 
 
 def _save_with_attrs(grid: NebularGrid, path: Path, attrs: dict) -> None:
-    import tempfile
-
     import h5py
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        with h5py.File(tmp, "w") as f:
-            _write_grid(f, grid, attrs)
-        _chmod_like_new_file(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with sedcore.atomic_output(path) as tmp, h5py.File(tmp, "w") as f:
+        _write_grid(f, grid, attrs)
 
 
 def load_nebular_grid(

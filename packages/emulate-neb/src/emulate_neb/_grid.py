@@ -31,12 +31,12 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import os
-import tempfile
 from pathlib import Path
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+import sedcore
 
 __all__ = ["NebularGrid", "save_nebular_grid", "read_nebular_grid", "normalize_line_name"]
 
@@ -328,23 +328,9 @@ def save_nebular_grid(grid: NebularGrid, path: str | os.PathLike) -> Path:
     if not isinstance(grid, NebularGrid):
         raise TypeError(f"save_nebular_grid: grid must be a NebularGrid, got {type(grid).__name__}")
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        with h5py.File(tmp, "w") as f:
-            _write_grid(f, grid)
-        _chmod_like_new_file(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with sedcore.atomic_output(path) as tmp, h5py.File(tmp, "w") as f:
+        _write_grid(f, grid)
     return path
-
-
-def _chmod_like_new_file(path) -> None:
-    """Make a temporary file (created 0600 by mkstemp) readable like a normal new file."""
-    os.chmod(path, 0o644)
 
 
 def _write_grid(f, grid: NebularGrid, extra_attrs: dict | None = None) -> None:

@@ -31,9 +31,7 @@ temporary file and renamed when complete. Rows are counted from 1 in error messa
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -215,15 +213,10 @@ def _explain_nan_rows(config, values, bad_rows, path: Path):
 
 def _write_atomic(table, path: Path) -> None:
     fmt = _table_format(path, "output table")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=path.suffix, dir=path.parent)
-    os.close(fd)
-    try:
+    import sedcore
+
+    with sedcore.atomic_output(path) as tmp:
         table.write(tmp, format=fmt, overwrite=True)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def run_model(args) -> Path:

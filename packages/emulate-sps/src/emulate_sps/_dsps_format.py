@@ -25,10 +25,10 @@ default; the grid records it, so absolute metallicities are never lost).
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
+import sedcore
 from numpy.typing import ArrayLike
 
 from sedcore import SSPGrid
@@ -175,19 +175,12 @@ def write_dsps_hdf5(grid: SSPGrid, path: str | os.PathLike) -> Path:
         "ssp_flux": np.asarray(grid.lnu_lsun_per_hz_per_msun, dtype=np.float64),
         _SURVIVING: np.asarray(grid.surviving_mass_frac, dtype=np.float64),
     }
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        with h5py.File(tmp, "w") as f:
-            f.attrs["z_sun"] = float(grid.z_sun)
-            f.attrs["name"] = str(grid.name)
-            f.attrs["written_by"] = "emulate_sps.write_dsps_hdf5"
-            for key, value in datasets.items():
-                f.create_dataset(key, data=value)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with sedcore.atomic_output(path) as tmp, h5py.File(tmp, "w") as f:
+        f.attrs["z_sun"] = float(grid.z_sun)
+        f.attrs["name"] = str(grid.name)
+        f.attrs["written_by"] = "emulate_sps.write_dsps_hdf5"
+        for key, value in datasets.items():
+            f.create_dataset(key, data=value)
     return path
 
 

@@ -78,6 +78,7 @@ from ._observations import read_spectrum as read_spectrum
 # --- end observations and likelihoods ---
 
 # --- shared types (SSPGrid, ParamSpace) ---
+from ._io import atomic_output as atomic_output
 from ._nebular import NebularEmission as NebularEmission
 from ._nebular import NebularModel as NebularModel
 from ._paramspace import Param as Param

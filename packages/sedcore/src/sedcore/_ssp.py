@@ -21,12 +21,13 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import tempfile
 from pathlib import Path
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+
+from ._io import atomic_output
 
 __all__ = ["SSPGrid", "save_ssp_grid", "read_ssp_grid"]
 
@@ -171,21 +172,13 @@ def save_ssp_grid(grid: SSPGrid, path: str | os.PathLike) -> Path:
     import h5py
 
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        with h5py.File(tmp, "w") as f:
-            f.attrs["format"] = _FORMAT
-            f.attrs["format_version"] = _FORMAT_VERSION
-            f.attrs["name"] = grid.name
-            f.attrs["z_sun"] = grid.z_sun
-            for key in _DATASETS:
-                f.create_dataset(key, data=np.asarray(getattr(grid, key), dtype=np.float64))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_output(path) as tmp, h5py.File(tmp, "w") as f:
+        f.attrs["format"] = _FORMAT
+        f.attrs["format_version"] = _FORMAT_VERSION
+        f.attrs["name"] = grid.name
+        f.attrs["z_sun"] = grid.z_sun
+        for key in _DATASETS:
+            f.create_dataset(key, data=np.asarray(getattr(grid, key), dtype=np.float64))
     return path
 
 

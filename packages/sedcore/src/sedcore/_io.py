@@ -1,0 +1,49 @@
+"""Atomic file output: nothing is ever written half (DESIGN.md, "Files")."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+__all__ = ["atomic_output"]
+
+
+@contextlib.contextmanager
+def atomic_output(path: str | os.PathLike, *, suffix: str | None = None) -> Iterator[Path]:
+    """Write a file under a temporary name beside ``path``; rename it when complete.
+
+    The temporary file lives in the destination directory (so the final ``os.replace`` is
+    atomic on POSIX and Windows), keeps the destination's suffix by default (writers such as
+    astropy and matplotlib pick the format from it) and is removed if the block raises, so a
+    crash or a kill leaves either the old file or the new one, never half of one. Parent
+    directories are created. The file gets mode 0644 like a normal new file (``mkstemp``
+    creates 0600).
+
+    Args:
+        path: destination file.
+        suffix: suffix of the temporary file; the destination's suffix when None.
+
+    Yields:
+        The temporary path to write to.
+
+    Example:
+        >>> with sedcore.atomic_output("out/table.ecsv") as tmp:  # doctest: +SKIP
+        ...     table.write(tmp, format="ascii.ecsv")
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(
+        prefix=f".{path.name}.", suffix=path.suffix if suffix is None else suffix, dir=path.parent
+    )
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.chmod(tmp_path, 0o644)
+        os.replace(tmp_path, path)
+    except BaseException:
+        tmp_path.unlink(missing_ok=True)
+        raise

@@ -1,0 +1,28 @@
+"""atomic_output: a failed write leaves the old file intact and no temporary behind."""
+
+import stat
+
+import pytest
+
+import sedcore
+
+
+def test_complete_write_replaces_file(tmp_path):
+    path = tmp_path / "sub" / "table.ecsv"
+    with sedcore.atomic_output(path) as tmp:
+        assert tmp.parent == path.parent and tmp.suffix == ".ecsv"
+        tmp.write_text("new")
+    assert path.read_text() == "new"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644
+    assert [p.name for p in path.parent.iterdir()] == ["table.ecsv"]
+
+
+def test_failed_write_keeps_old_file_and_leaves_nothing(tmp_path):
+    path = tmp_path / "grid.h5"
+    path.write_text("old")
+    with pytest.raises(RuntimeError, match="disk full"):
+        with sedcore.atomic_output(path) as tmp:
+            tmp.write_text("half")
+            raise RuntimeError("disk full")
+    assert path.read_text() == "old"
+    assert [p.name for p in tmp_path.iterdir()] == ["grid.h5"]
