@@ -26,3 +26,12 @@ def test_failed_write_keeps_old_file_and_leaves_nothing(tmp_path):
             raise RuntimeError("disk full")
     assert path.read_text() == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["grid.h5"]
+
+
+def test_open_hdf5_names_missing_and_corrupt_files(tmp_path):
+    with pytest.raises(FileNotFoundError, match="my grid not found: .*absent.h5"):
+        sedcore.open_hdf5(tmp_path / "absent.h5", what="my grid")
+    bad = tmp_path / "bad.h5"
+    bad.write_bytes(b"not hdf5 at all")
+    with pytest.raises(ValueError, match=r"bad.h5: cannot be opened as HDF5 .*Rebuild it\."):
+        sedcore.open_hdf5(bad, what="my grid", hint="Rebuild it.")

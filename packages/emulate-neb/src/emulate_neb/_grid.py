@@ -365,19 +365,11 @@ def read_nebular_grid(path: str | os.PathLike) -> NebularGrid:
         ValueError: naming the file and the dataset if the file is not HDF5, is truncated,
             is not a NebularGrid, lacks a dataset, or has inconsistent shapes or bad values.
     """
-    import h5py
 
     path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"nebular grid file not found: {path}")
-    try:
-        f = h5py.File(path, "r")
-    except OSError as err:
-        raise ValueError(
-            f"{path}: cannot be opened as HDF5 ({err}); the file is corrupt, truncated or not "
-            "HDF5. Write it with emulate_neb.save_nebular_grid."
-        ) from err
-    with f:
+    with sedcore.open_hdf5(
+        path, what="nebular grid file", hint="Write it with emulate_neb.save_nebular_grid."
+    ) as f:
         fmt = f.attrs.get("format")
         if isinstance(fmt, bytes):
             fmt = fmt.decode()

@@ -72,18 +72,9 @@ def read_dsps_hdf5(
         >>> grid = read_dsps_hdf5("ssp_data_fsps_v3.2_lgmet_age.h5",
         ...                       surviving_mass_frac=frac)  # doctest: +SKIP
     """
-    import h5py
 
     path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"DSPS SSP file not found: {path}")
-    try:
-        f = h5py.File(path, "r")
-    except OSError as err:
-        raise ValueError(
-            f"{path}: cannot be opened as HDF5 ({err}); corrupt or truncated?"
-        ) from err
-    with f:
+    with sedcore.open_hdf5(path, what="DSPS SSP file") as f:
         missing = [k for k in DSPS_DATASETS if k not in f]
         if missing:
             raise ValueError(

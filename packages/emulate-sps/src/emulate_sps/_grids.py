@@ -170,21 +170,13 @@ def load_ssp_grid(
 
 def _read_hdf5_grid(path: Path) -> SSPGrid:
     """Read a sedcore SSPGrid file or a DSPS-format file, told apart by contents."""
-    import h5py
 
     from ._dsps_format import DSPS_DATASETS, read_dsps_hdf5
 
-    try:
-        f = h5py.File(path, "r")
-    except OSError as err:
-        hint = ""
-        if path.suffix.lower() in (".fits", ".fit", ".fz"):
-            hint = " FITS files are not read directly; use load_ssp_grid('bc03') for BC03."
-        raise ValueError(
-            f"{path}: cannot be opened as HDF5 ({err}); load_ssp_grid reads sedcore SSPGrid or "
-            f"DSPS-format HDF5 files.{hint}"
-        ) from err
-    with f:
+    hint = "load_ssp_grid reads sedcore SSPGrid or DSPS-format HDF5 files."
+    if path.suffix.lower() in (".fits", ".fit", ".fz"):
+        hint += " FITS files are not read directly; use load_ssp_grid('bc03') for BC03."
+    with sedcore.open_hdf5(path, what="SSP grid file", hint=hint) as f:
         is_sedcore = f.attrs.get("format") == "sedcore.SSPGrid"
         is_dsps = all(key in f for key in DSPS_DATASETS)
         found = sorted(f.keys())

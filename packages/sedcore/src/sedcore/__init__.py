@@ -79,6 +79,7 @@ from ._observations import read_spectrum as read_spectrum
 
 # --- shared types (SSPGrid, ParamSpace) ---
 from ._io import atomic_output as atomic_output
+from ._io import open_hdf5 as open_hdf5
 from ._nebular import NebularEmission as NebularEmission
 from ._nebular import NebularModel as NebularModel
 from ._paramspace import Param as Param

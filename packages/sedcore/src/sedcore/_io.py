@@ -8,7 +8,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-__all__ = ["atomic_output"]
+__all__ = ["atomic_output", "open_hdf5"]
 
 
 @contextlib.contextmanager
@@ -47,3 +47,32 @@ def atomic_output(path: str | os.PathLike, *, suffix: str | None = None) -> Iter
     except BaseException:
         tmp_path.unlink(missing_ok=True)
         raise
+
+
+def open_hdf5(path: str | os.PathLike, *, what: str, hint: str = ""):
+    """Open an HDF5 file for reading, or raise an error that names the file and the fix.
+
+    Args:
+        path: the file.
+        what: what the file should be, for the messages (e.g. "SSP grid file").
+        hint: a sentence appended to the "cannot be opened" message (how to rebuild it...).
+
+    Returns:
+        An open ``h5py.File`` (use it as a context manager).
+
+    Raises:
+        FileNotFoundError: naming ``what`` and the path, if it does not exist.
+        ValueError: naming the path, if it is not HDF5, or is corrupt or truncated.
+    """
+    import h5py
+
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{what} not found: {path}")
+    try:
+        return h5py.File(path, "r")
+    except OSError as err:
+        raise ValueError(
+            f"{path}: cannot be opened as HDF5 ({err}); the file is corrupt, truncated or not "
+            f"HDF5. {hint}".rstrip()
+        ) from err

@@ -27,7 +27,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._io import atomic_output
+from ._io import atomic_output, open_hdf5
 
 __all__ = ["SSPGrid", "save_ssp_grid", "read_ssp_grid"]
 
@@ -190,19 +190,8 @@ def read_ssp_grid(path: str | os.PathLike) -> SSPGrid:
         ValueError: naming the file and the dataset if the file is not an HDF5 SSPGrid,
             is truncated or corrupt, lacks a dataset or has inconsistent shapes.
     """
-    import h5py
-
     path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"SSP grid file not found: {path}")
-    try:
-        f = h5py.File(path, "r")
-    except OSError as err:
-        raise ValueError(
-            f"{path}: cannot be opened as HDF5 ({err}); the file is corrupt or truncated. "
-            "Delete it and rebuild the cache."
-        ) from err
-    with f:
+    with open_hdf5(path, what="SSP grid file", hint="Delete it and rebuild the cache.") as f:
         if f.attrs.get("format") != _FORMAT:
             raise ValueError(
                 f"{path}: not a sedcore SSPGrid file (attribute format={f.attrs.get('format')!r}, "
