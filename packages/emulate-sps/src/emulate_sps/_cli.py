@@ -22,6 +22,13 @@ sfh_age_yr     yr         lookback time when star formation began (<= age of uni
 sfh_tau_yr     yr         SFH timescale
 =============  =========  ==============================================================
 
+Non-parametric SFHs (``--sfh continuity`` or ``--sfh dirichlet``, ``--sfh-bins N``, default
+7) use the Leja et al. (2019) bins rebuilt at each row's redshift (0-30 Myr, 30-100 Myr,
+log-spaced to 0.85 t_univ, then to the Big Bang) and take a vector parameter: either
+columns ``sfh_log_sfr_ratios_0 .. sfh_log_sfr_ratios_{N-2}`` (log10 SFR ratio of bin i to
+bin i+1, youngest first) or ``sfh_fractions_0 .. sfh_fractions_{N-1}`` (Dirichlet SFR
+fractions, summing to 1), or one multidimensional column of that name (ECSV, FITS).
+
 Other columns are copied to the output unchanged. The output table (same formats) holds
 the input columns, ``maggies_<band>`` for every filter (band-averaged f_nu in maggies;
 AB = -2.5 log10), ``mass_formed_msun`` and ``surviving_mass_msun``. It is written to a
@@ -43,7 +50,11 @@ _SFH_MODELS = {
     "constant": "Constant",
     "lognormal": "LogNormal",
     "double_power_law": "DoublePowerLaw",
+    "continuity": "Continuity",
+    "dirichlet": "Dirichlet",
 }
+# Non-parametric SFHs use the Leja et al. (2019) bins, rebuilt at each galaxy's redshift.
+_BINNED = ("continuity", "dirichlet")
 
 
 class CLIError(Exception):
@@ -60,10 +71,14 @@ def _table_format(path: Path, what: str) -> str:
     return fmt
 
 
-def _sfh_model(name: str):
+def _sfh_model(name: str, n_bins: int = 7):
     import sfh_priors
 
     cls = getattr(sfh_priors, _SFH_MODELS[name])
+    if name in _BINNED:
+        if n_bins < 4:
+            raise CLIError(f"--sfh-bins must be >= 4 for the Leja et al. (2019) bins; got {n_bins}.")
+        return cls(bin_edges_yr=sfh_priors.Leja19Edges(n_bins))
     # The hyper-parameters are priors, irrelevant for computing models; the age prior
     # bound is required by the parametric models with an onset.
     try:
@@ -88,7 +103,7 @@ def _build_config(args):
     filters = sedcore.load_filters(_filter_specs(args.filters)) if args.filters else None
     return emulate_sps.SynthesisConfig.create(
         grid,
-        _sfh_model(args.sfh),
+        _sfh_model(args.sfh, args.sfh_bins),
         filters,
         z_max=args.z_max,
         diffuse_law=None if args.dust_law == "none" else args.dust_law,
@@ -99,14 +114,27 @@ def _build_config(args):
     )
 
 
+def _column_names(p) -> list[str]:
+    """Table columns of one engine parameter: itself, or ``name_0 .. name_{k-1}`` for vectors."""
+    if p.shape == ():
+        return [p.name]
+    (k,) = p.shape
+    return [f"{p.name}_{i}" for i in range(k)]
+
+
 def _columns_text(config) -> str:
     import emulate_sps
 
     space = emulate_sps.param_space(config)
-    lines = [f"{'column':<14} {'unit':<11} {'range':<26} meaning"]
+    lines = [f"{'column':<24} {'unit':<11} {'range':<26} meaning"]
     for p in space.params:
         rng = f"[{p.lower:g}, {p.upper:g}]"
-        lines.append(f"{p.name:<14} {p.unit or '--':<11} {rng:<26} {p.description}")
+        names = _column_names(p)
+        what = p.description
+        if len(names) > 1:
+            what += f" (element i, youngest bin first; or one {len(names)}-wide column {p.name})"
+        for name in names:
+            lines.append(f"{name:<24} {p.unit or '--':<11} {rng:<26} {what}")
     return "\n".join(lines)
 
 
@@ -124,42 +152,60 @@ def _read_params(path: Path, config):
     except Exception as err:  # astropy raises many types for unreadable files
         raise CLIError(f"parameter table {path}: cannot be read ({err}).") from err
     space = emulate_sps.param_space(config)
-    missing = [n for n in space.names if n not in table.colnames]
+    missing = [
+        n
+        for p in space.params
+        if p.name not in table.colnames
+        for n in _column_names(p)
+        if n not in table.colnames
+    ]
     if missing:
         raise CLIError(
             f"parameter table {path}: missing column(s) {missing}. This model needs "
-            f"{list(space.names)} (see `emulate-sps model --list-columns` with the same options)."
+            f"{[n for p in space.params for n in _column_names(p)]} (see `emulate-sps model "
+            "--list-columns` with the same options)."
         )
     if len(table) == 0:
         raise CLIError(f"parameter table {path}: no rows.")
     values = {}
     for p in space.params:
-        col = table[p.name]
-        if p.shape != ():
-            raise CLIError(f"column {p.name!r}: vector parameters are not supported by the CLI.")
-        mask = np.asarray(getattr(col, "mask", np.zeros(len(col), bool)), dtype=bool)
-        mask = mask.reshape(len(col))
-        if mask.any():
-            row = int(np.flatnonzero(mask)[0]) + 1
-            raise CLIError(
-                f"parameter table {path}, row {row}, column {p.name!r}: value is missing."
-            )
-        try:
-            data = np.asarray(col, dtype=np.float64).reshape(len(col))
-        except (TypeError, ValueError) as err:
-            raise CLIError(
-                f"parameter table {path}, column {p.name!r}: not numeric ({err})."
-            ) from err
-        bad = ~np.isfinite(data) | (data < p.lower) | (data > p.upper)
-        if bad.any():
-            row = int(np.flatnonzero(bad)[0])
-            raise CLIError(
-                f"parameter table {path}, row {row + 1}, column {p.name!r}: "
-                f"{float(data[row])!r} is outside [{p.lower:g}, {p.upper:g}] {p.unit}".rstrip()
-                + f" ({int(bad.sum())} bad row(s) in this column)."
-            )
-        values[p.name] = data
+        if p.name in table.colnames:
+            columns = [(p.name, table[p.name])]
+            if tuple(np.shape(table[p.name])[1:]) != p.shape:
+                raise CLIError(
+                    f"parameter table {path}, column {p.name!r}: shape per row "
+                    f"{tuple(np.shape(table[p.name])[1:])}, expected {p.shape} "
+                    f"(or separate columns {_column_names(p)})."
+                )
+        else:
+            columns = [(n, table[n]) for n in _column_names(p)]
+        parts = [_column_values(path, name, col, p) for name, col in columns]
+        data = parts[0] if len(parts) == 1 else np.stack(parts, axis=1)
+        values[p.name] = data.reshape((len(table), *p.shape))
     return table, values
+
+
+def _column_values(path: Path, name: str, col, p) -> np.ndarray:
+    """One column as float64 (flattened per row), with missing/non-numeric/range checks."""
+    n = len(col)
+    mask = np.asarray(getattr(col, "mask", np.zeros(np.shape(col), bool)), dtype=bool)
+    mask = mask.reshape(n, -1).any(axis=1)
+    if mask.any():
+        row = int(np.flatnonzero(mask)[0]) + 1
+        raise CLIError(f"parameter table {path}, row {row}, column {name!r}: value is missing.")
+    try:
+        data = np.asarray(col, dtype=np.float64)
+    except (TypeError, ValueError) as err:
+        raise CLIError(f"parameter table {path}, column {name!r}: not numeric ({err}).") from err
+    bad = (~np.isfinite(data) | (data < p.lower) | (data > p.upper)).reshape(n, -1).any(axis=1)
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0])
+        raise CLIError(
+            f"parameter table {path}, row {row + 1}, column {name!r}: "
+            f"{data[row].tolist()!r} is outside [{p.lower:g}, {p.upper:g}] {p.unit}".rstrip()
+            + f" ({int(bad.sum())} bad row(s) in this column)."
+        )
+    return data
 
 
 def _compute(config, values: dict[str, np.ndarray], batch_size: int, progress: bool):
@@ -259,6 +305,8 @@ def run_model(args) -> Path:
     table["surviving_mass_msun"].description = "surviving stellar mass, as the grid counts it"
     table.meta["SPSGRID"] = config.grid_name
     table.meta["SPSSFH"] = args.sfh
+    if args.sfh in _BINNED:
+        table.meta["SPSBINS"] = f"{args.sfh_bins} Leja et al. (2019) bins at each z"
     _write_atomic(table, out)
     return out
 
@@ -278,6 +326,8 @@ def build_parser() -> argparse.ArgumentParser:
     add("--out", help="output table (.ecsv, .fits or .csv)")
     add("--grid", default="bc03", help="SSP grid: 'bc03' (default), 'fsps' or an HDF5 file")
     add("--sfh", default="delayed_tau", choices=sorted(_SFH_MODELS), help="SFH form")
+    add("--sfh-bins", type=int, default=7,
+        help="bins of the continuity / dirichlet SFHs (Leja et al. 2019 edges at each z; default 7)")  # fmt: skip
     add("--dust-law", default="calzetti",
         choices=["calzetti", "smc", "kriek_conroy", "power_law", "none"])  # fmt: skip
     add("--no-birth-clouds", action="store_true", help="no dust1 (birth-cloud) component")

@@ -41,6 +41,7 @@ from ._nonparametric import ContinuityFlexParams as ContinuityFlexParams
 from ._nonparametric import ContinuityParams as ContinuityParams
 from ._nonparametric import Dirichlet as Dirichlet
 from ._nonparametric import DirichletParams as DirichletParams
+from ._nonparametric import Leja19Edges as Leja19Edges
 from ._nonparametric import age_bin_edges_yr as age_bin_edges_yr
 from ._nonparametric import leja19_bin_edges_yr as leja19_bin_edges_yr
 from ._parametric import Constant as Constant

@@ -8,6 +8,7 @@ the piecewise-constant SFR.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any, NamedTuple
 
 import jax
@@ -78,6 +79,34 @@ def leja19_bin_edges_yr(t_univ_yr: ArrayLike, n_bins: int = 7) -> Array:
         [as_float(LEJA19_YOUNG_EDGES_YR[:2]), log_edges.astype(t_univ_yr.dtype), t_univ_yr[None]]
     )
     return checks.guard(edges)
+
+
+@jax.tree_util.register_static
+@dataclasses.dataclass(frozen=True)
+class Leja19Edges:
+    """Bin edges that follow the age of the universe (pass as ``bin_edges_yr``).
+
+    ``Continuity(bin_edges_yr=Leja19Edges(7))`` uses ``leja19_bin_edges_yr(t_univ_yr,
+    n_bins)`` at the ``t_univ_yr`` of each evaluation, so one model serves galaxies at
+    any redshift (also with a traced, free redshift): the oldest bin always ends at the
+    Big Bang and the log-spaced bins stretch with it. The number of bins is static.
+
+    A static pytree node (no array leaves), so models holding it jit and vmap as before.
+
+    Attributes:
+        n_bins: number of bins (int >= 4; default 7 as in Leja et al. 2019).
+    """
+
+    n_bins: int = 7
+
+    def __post_init__(self) -> None:
+        n = self.n_bins
+        if isinstance(n, bool) or not isinstance(n, int) or n < 4:
+            raise ValueError(f"Leja19Edges.n_bins must be an int >= 4; got {n!r}.")
+
+    def edges_yr(self, t_univ_yr: ArrayLike) -> Array:
+        """The (n_bins + 1,) edges in lookback time for this age of the universe, yr."""
+        return leja19_bin_edges_yr(t_univ_yr, self.n_bins)
 
 
 def age_bin_edges_yr(ages_yr: ArrayLike) -> Array:
@@ -169,21 +198,38 @@ class _FixedBins(_Binned):
     @property
     def n_bins(self) -> int:
         """Number of bins (static)."""
+        if isinstance(self.bin_edges_yr, Leja19Edges):
+            return self.bin_edges_yr.n_bins
         return int(jnp.shape(self.bin_edges_yr)[0]) - 1
 
     def _check_edges(self, checks: Checks) -> None:
+        if isinstance(self.bin_edges_yr, Leja19Edges):
+            return
         require_increasing(checks, as_float(self.bin_edges_yr), "bin_edges_yr")
 
     def _check_edges_vs_universe(self, t_univ_yr: Array, checks: Checks) -> None:
+        if isinstance(self.bin_edges_yr, Leja19Edges):
+            first_log = LEJA19_YOUNG_EDGES_YR[-1]
+            checks.require(
+                LEJA19_OLD_FRACTION * t_univ_yr > first_log,
+                lambda: f"Leja19Edges need t_univ_yr > {first_log / LEJA19_OLD_FRACTION:.4g} yr "
+                f"(0.85 t_univ > 100 Myr, z < ~27); got {describe(t_univ_yr)}.",
+            )
+            return
         last = as_float(self.bin_edges_yr)[-1]
         checks.require(
             last <= t_univ_yr * (1.0 + T_UNIV_RTOL),
             lambda: f"bin_edges_yr reach {describe(last)} yr, older than the universe at this "
             f"redshift (t_univ_yr = {describe(t_univ_yr)} yr). Build the bins for this "
-            "redshift, e.g. leja19_bin_edges_yr(t_univ_yr).",
+            "redshift, e.g. leja19_bin_edges_yr(t_univ_yr), or pass Leja19Edges(n_bins) to "
+            "follow the redshift.",
         )
 
     def _edges(self, t_univ_yr: Array) -> Array:
+        if isinstance(self.bin_edges_yr, Leja19Edges):
+            # Clamped so that a bad t_univ (already flagged by the checks) stays finite.
+            floor = LEJA19_YOUNG_EDGES_YR[-1] / LEJA19_OLD_FRACTION * 1.001
+            return self.bin_edges_yr.edges_yr(jnp.maximum(t_univ_yr, floor))
         return jnp.minimum(as_float(self.bin_edges_yr), t_univ_yr)
 
     def _vector_param(self, params: Any, name: str, length: int) -> Array:
@@ -228,7 +274,8 @@ class Continuity(_FixedBins):
 
     Attributes:
         bin_edges_yr: shape (n_bins + 1,), lookback-time edges in yr, strictly increasing,
-            last edge <= t_univ (e.g. ``leja19_bin_edges_yr(t_univ_yr)``).
+            last edge <= t_univ (e.g. ``leja19_bin_edges_yr(t_univ_yr)``); or
+            ``Leja19Edges(n_bins)`` for edges that follow the redshift.
         scale: Student-t scale in dex, default 0.3.
         df: Student-t degrees of freedom, default 2.
         log_mass_min, log_mass_max: default 6 and 13.
@@ -296,7 +343,8 @@ class Dirichlet(_FixedBins):
     ``fractions_of="mass"`` they are the mass fractions themselves.
 
     Attributes:
-        bin_edges_yr: shape (n_bins + 1,), lookback-time edges in yr (last <= t_univ).
+        bin_edges_yr: shape (n_bins + 1,), lookback-time edges in yr (last <= t_univ); or
+            ``Leja19Edges(n_bins)`` for edges that follow the redshift.
         concentration: scalar or shape (n_bins,), Dirichlet concentration (> 0), default 1.
         fractions_of: "sfr" (default) or "mass" (static).
         log_mass_min, log_mass_max: default 6 and 13.
