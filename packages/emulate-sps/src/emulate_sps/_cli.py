@@ -29,6 +29,11 @@ columns ``sfh_log_sfr_ratios_0 .. sfh_log_sfr_ratios_{N-2}`` (log10 SFR ratio of
 bin i+1, youngest first) or ``sfh_fractions_0 .. sfh_fractions_{N-1}`` (Dirichlet SFR
 fractions, summing to 1), or one multidimensional column of that name (ECSV, FITS).
 
+``--nebular cloudy`` adds nebular lines and continuum (Cloudy grids through emulate-neb,
+found by name with `sedcore.load_nebular_model`) and the columns ``log_u`` (log10 of the
+ionization parameter), ``sigma_kms`` (line velocity dispersion, km/s) and, unless
+``--gas-metallicity stellar``, ``gas_log_zsol``.
+
 Other columns are copied to the output unchanged. The output table (same formats) holds
 the input columns, ``maggies_<band>`` for every filter (band-averaged f_nu in maggies;
 AB = -2.5 log10), ``mass_formed_msun`` and ``surviving_mass_msun``. It is written to a
@@ -111,6 +116,8 @@ def _build_config(args):
         igm=None if args.igm == "none" else args.igm,
         metallicity_rule=args.metallicity_rule,
         dust_emission=emulate_sps.load_dl07_templates() if args.dust_emission else None,
+        nebular=sedcore.load_nebular_model(args.nebular) if args.nebular else None,
+        gas_metallicity=args.gas_metallicity,
     )
 
 
@@ -305,6 +312,7 @@ def run_model(args) -> Path:
     table["surviving_mass_msun"].description = "surviving stellar mass, as the grid counts it"
     table.meta["SPSGRID"] = config.grid_name
     table.meta["SPSSFH"] = args.sfh
+    table.meta["SPSNEB"] = args.nebular or "none"
     if args.sfh in _BINNED:
         table.meta["SPSBINS"] = f"{args.sfh_bins} Leja et al. (2019) bins at each z"
     _write_atomic(table, out)
@@ -332,6 +340,11 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["calzetti", "smc", "kriek_conroy", "power_law", "none"])  # fmt: skip
     add("--no-birth-clouds", action="store_true", help="no dust1 (birth-cloud) component")
     add("--dust-emission", action="store_true", help="DL07 dust emission (columns duste_*)")
+    add("--nebular", metavar="NAME",
+        help="nebular lines + continuum from a registered model (sedcore.load_nebular_model), "
+        "e.g. 'cloudy' from emulate-neb (columns log_u, sigma_kms, gas_log_zsol)")  # fmt: skip
+    add("--gas-metallicity", default="free", choices=["free", "stellar"],
+        help="with --nebular: own gas_log_zsol column (free) or the stellar log_zsol")  # fmt: skip
     m.add_argument("--igm", default="inoue14", choices=["inoue14", "madau95", "none"])
     m.add_argument("--metallicity-rule", default="log", choices=["log", "linear"])
     m.add_argument("--z-max", type=float, default=20.0, help="largest redshift (default 20)")

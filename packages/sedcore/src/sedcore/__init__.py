@@ -80,8 +80,11 @@ from ._observations import read_spectrum as read_spectrum
 # --- shared types (SSPGrid, ParamSpace) ---
 from ._io import atomic_output as atomic_output
 from ._io import open_hdf5 as open_hdf5
+from ._nebular import NEBULAR_MODELS_GROUP as NEBULAR_MODELS_GROUP
 from ._nebular import NebularEmission as NebularEmission
 from ._nebular import NebularModel as NebularModel
+from ._nebular import available_nebular_models as available_nebular_models
+from ._nebular import load_nebular_model as load_nebular_model
 from ._paramspace import Param as Param
 from ._paramspace import ParamSpace as ParamSpace
 from ._ssp import SSPGrid as SSPGrid

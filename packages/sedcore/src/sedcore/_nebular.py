@@ -29,7 +29,13 @@ from typing import NamedTuple, Protocol, runtime_checkable
 
 import jax
 
-__all__ = ["NebularEmission", "NebularModel"]
+__all__ = [
+    "NEBULAR_MODELS_GROUP",
+    "NebularEmission",
+    "NebularModel",
+    "available_nebular_models",
+    "load_nebular_model",
+]
 
 
 class NebularEmission(NamedTuple):
@@ -76,3 +82,63 @@ class NebularModel(Protocol):
             `NebularEmission`.
         """
         ...
+
+
+#: Entry-point group under which packages register named nebular models (see
+#: `load_nebular_model`); ``emulate-neb`` registers ``cloudy``.
+NEBULAR_MODELS_GROUP = "sedcore.nebular_models"
+
+
+def available_nebular_models() -> dict[str, str]:
+    """Named nebular models installed in this environment.
+
+    Returns:
+        ``{name: "distribution (entry point)"}`` for every entry point in the
+        ``sedcore.nebular_models`` group.
+    """
+    from importlib.metadata import entry_points
+
+    found = {}
+    for ep in entry_points(group=NEBULAR_MODELS_GROUP):
+        dist = getattr(ep, "dist", None)
+        found[ep.name] = f"{dist.name if dist else '?'} ({ep.value})"
+    return found
+
+
+def load_nebular_model(name: str, **options) -> NebularModel:
+    """Build a nebular model by name, from whichever installed package registers it.
+
+    Packages register a factory (a callable returning a `NebularModel`) as an entry point in
+    the ``sedcore.nebular_models`` group, e.g. in their ``pyproject.toml``::
+
+        [project.entry-points."sedcore.nebular_models"]
+        cloudy = "emulate_neb._plugins:cloudy_exact"
+
+    so that a consumer (the ``emulate-sps`` command line) can offer nebular emission
+    without importing the package that provides it.
+
+    Args:
+        name: the registered name (e.g. ``"cloudy"`` from ``emulate-neb``).
+        **options: passed to the factory.
+
+    Raises:
+        ValueError: unknown name (the message lists the installed ones); or the factory
+            returned something that is not a `NebularModel`.
+    """
+    from importlib.metadata import entry_points
+
+    matches = [ep for ep in entry_points(group=NEBULAR_MODELS_GROUP) if ep.name == name]
+    if not matches:
+        installed = sorted(available_nebular_models())
+        raise ValueError(
+            f"unknown nebular model {name!r}; installed: {installed or 'none'}. The Cloudy "
+            "models come with `pip install 'emulate-neb[cloudy]'`."
+        )
+    factory = matches[0].load()
+    model = factory(**options)
+    if not isinstance(model, NebularModel):
+        raise ValueError(
+            f"nebular model {name!r} ({matches[0].value}) returned a "
+            f"{type(model).__name__}, which does not satisfy sedcore.NebularModel."
+        )
+    return model
