@@ -26,4 +26,12 @@ from ._synthesis import stellar_masses as stellar_masses
 from ._synthesis import synthesize as synthesize
 # --- end synthesis ---
 
+# --- training sets ---
+from ._simulate import TRAINING_FILTER_SETS as TRAINING_FILTER_SETS
+from ._simulate import SimulationRecipe as SimulationRecipe
+from ._simulate import TrainingPrior as TrainingPrior
+from ._simulate import read_training_set as read_training_set
+from ._simulate import simulate as simulate
+# --- end training sets ---
+
 __version__ = _version("emulate-sps")

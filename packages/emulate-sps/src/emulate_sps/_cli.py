@@ -354,7 +354,40 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--progress", dest="progress", action="store_true", default=None,
                    help="force a progress bar")  # fmt: skip
     m.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
+    s = sub.add_parser(
+        "simulate",
+        help="training set for the emulators: prior draws through the exact engine, in shards",
+        description="Simulate (or resume) a training set: parameters drawn from the documented "
+        "priors (emulate_sps.TrainingPrior), photometry (AB mag per M_sun formed) and "
+        "optionally rest-frame spectra from the exact engine, written in HDF5 shards with a "
+        "manifest. Run it again with the same arguments to finish a killed run.",
+    )
+    s.add_argument("out", help="output folder")
+    s.add_argument("--n", type=int, required=True, help="number of galaxies")
+    s.add_argument("--seed", type=int, default=0, help="base seed (default 0)")
+    s.add_argument("--filter-set", default="hst_jwst20", help="named filter set (default hst_jwst20)")
+    s.add_argument("--sfh", default="continuity", choices=list(_BINNED))
+    s.add_argument("--sfh-bins", type=int, default=7)
+    s.add_argument("--nebular", default="cloudy", help="nebular model name, or 'none'")
+    s.add_argument("--spectra", action="store_true", help="also store rest-frame spectra")
+    s.add_argument("--shard-size", type=int, default=10_000)
+    s.add_argument("--batch-size", type=int, default=500)
+    s.add_argument("--no-progress", action="store_true")
     return parser
+
+
+def run_simulate(args) -> Path:
+    """The ``simulate`` command; returns the output folder."""
+    import emulate_sps
+
+    recipe = emulate_sps.SimulationRecipe(
+        filters=args.filter_set, sfh=args.sfh, sfh_bins=args.sfh_bins,
+        nebular=None if args.nebular == "none" else args.nebular,
+    )  # fmt: skip
+    return emulate_sps.simulate(
+        args.out, args.n, recipe=recipe, seed=args.seed, shard_size=args.shard_size,
+        batch_size=args.batch_size, spectra=args.spectra, progress=not args.no_progress,
+    )  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -365,6 +398,8 @@ def main(argv: list[str] | None = None) -> int:
             out = run_model(args)
             if out is not None:
                 print(f"wrote {out}")
+        elif args.command == "simulate":
+            print(f"training set complete: {run_simulate(args)}")
     except (CLIError, ValueError, KeyError, FileNotFoundError, ImportError) as err:
         message = err.args[0] if isinstance(err, KeyError) and err.args else err
         print(f"emulate-sps: error: {message}", file=sys.stderr)
