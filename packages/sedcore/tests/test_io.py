@@ -35,3 +35,11 @@ def test_open_hdf5_names_missing_and_corrupt_files(tmp_path):
     bad.write_bytes(b"not hdf5 at all")
     with pytest.raises(ValueError, match=r"bad.h5: cannot be opened as HDF5 .*Rebuild it\."):
         sedcore.open_hdf5(bad, what="my grid", hint="Rebuild it.")
+
+
+def test_sha256_file_matches_hashlib(tmp_path):
+    import hashlib
+
+    data = bytes(range(256)) * 5000  # > 1 MiB: several blocks
+    (tmp_path / "f").write_bytes(data)
+    assert sedcore.sha256_file(tmp_path / "f") == hashlib.sha256(data).hexdigest()

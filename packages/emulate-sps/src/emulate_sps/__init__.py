@@ -34,4 +34,13 @@ from ._simulate import read_training_set as read_training_set
 from ._simulate import simulate as simulate
 # --- end training sets ---
 
+# --- emulators ---
+from ._emulator import PhotometryEmulator as PhotometryEmulator
+from ._emulator import load_emulator as load_emulator
+from ._emulator import save_emulator as save_emulator
+from ._emulator import shipped_emulators as shipped_emulators
+from ._emulator import train_photometry_emulator as train_photometry_emulator
+from ._emulator import validate_emulator as validate_emulator
+# --- end emulators ---
+
 __version__ = _version("emulate-sps")

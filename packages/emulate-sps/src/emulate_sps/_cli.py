@@ -104,6 +104,15 @@ def _build_config(args):
 
     import emulate_sps
 
+    if getattr(args, "emulator", None):
+        em = emulate_sps.load_emulator(args.emulator)
+        if args.filters and _filter_specs(args.filters) != list(em.filter_names):
+            raise CLIError(
+                f"--filters {_filter_specs(args.filters)} differ from the bands of emulator "
+                f"{args.emulator!r}, {list(em.filter_names)}; leave --filters out to use them."
+            )
+        return em
+
     grid = emulate_sps.load_ssp_grid(args.grid)
     filters = sedcore.load_filters(_filter_specs(args.filters)) if args.filters else None
     return emulate_sps.SynthesisConfig.create(
@@ -229,7 +238,7 @@ def _compute(config, values: dict[str, np.ndarray], batch_size: int, progress: b
 
     run = jax.jit(jax.vmap(one, in_axes=(None, 0)))
     n = len(next(iter(values.values())))
-    dtype = config.log_age_yr.dtype
+    dtype = np.float32 if isinstance(config, emulate_sps.PhotometryEmulator) else config.log_age_yr.dtype
     phot_out = np.empty((n, config.n_filters))
     formed = np.empty(n)
     surviving = np.empty(n)
@@ -276,12 +285,14 @@ def run_model(args) -> Path:
     """The ``model`` command; returns the output path."""
     import astropy.units as u
 
+    import emulate_sps
+
     if args.list_columns:
         print(_columns_text(_build_config(args)))
         return None
     if args.params is None or args.out is None:
         raise CLIError("model: give the parameter table and --out TABLE (or --list-columns).")
-    if not args.filters:
+    if not args.filters and not args.emulator:
         raise CLIError("model: --filters is required (astro-sedpy names or filter files).")
     out = Path(args.out)
     _table_format(out, "output table")
@@ -302,6 +313,8 @@ def run_model(args) -> Path:
     finite = np.all(np.isfinite(phot), axis=1) & np.isfinite(formed) & np.isfinite(surviving)
     bad = np.flatnonzero(~finite)
     if bad.size:
+        if isinstance(config, emulate_sps.PhotometryEmulator):
+            raise CLIError(f"parameter table {path}, row {int(bad[0]) + 1}: the emulator's output is not finite.")
         _explain_nan_rows(config, values, bad, path)
     for i, name in enumerate(config.filter_names):
         table[f"maggies_{name}"] = phot[:, i] * u.dimensionless_unscaled
@@ -310,7 +323,10 @@ def run_model(args) -> Path:
     table["mass_formed_msun"].description = "stellar mass formed"
     table["surviving_mass_msun"] = surviving * u.Msun
     table["surviving_mass_msun"].description = "surviving stellar mass, as the grid counts it"
-    table.meta["SPSGRID"] = config.grid_name
+    if isinstance(config, emulate_sps.PhotometryEmulator):
+        table.meta["SPSEMU"] = config.name or str(args.emulator)
+    else:
+        table.meta["SPSGRID"] = config.grid_name
     table.meta["SPSSFH"] = args.sfh
     table.meta["SPSNEB"] = args.nebular or "none"
     if args.sfh in _BINNED:
@@ -333,6 +349,9 @@ def build_parser() -> argparse.ArgumentParser:
     add("--filters", nargs="+", help="astro-sedpy filter names or two-column filter files")
     add("--out", help="output table (.ecsv, .fits or .csv)")
     add("--grid", default="bc03", help="SSP grid: 'bc03' (default), 'fsps' or an HDF5 file")
+    add("--emulator", metavar="NAME_OR_DIR",
+        help="use a photometric emulator (emulate_sps.load_emulator) instead of the exact engine; "
+        "its bands and model options are fixed, --filters may be left out")  # fmt: skip
     add("--sfh", default="delayed_tau", choices=sorted(_SFH_MODELS), help="SFH form")
     add("--sfh-bins", type=int, default=7,
         help="bins of the continuity / dirichlet SFHs (Leja et al. 2019 edges at each z; default 7)")  # fmt: skip
@@ -373,7 +392,129 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--shard-size", type=int, default=10_000)
     s.add_argument("--batch-size", type=int, default=500)
     s.add_argument("--no-progress", action="store_true")
+    t = sub.add_parser(
+        "train",
+        help="train a photometric emulator in one command (simulate train + test sets, fit, validate)",
+        description="One command from nothing to a validated emulator: simulates the training "
+        "set (seed --seed) and a held-out test set (seed --seed + 1000, never used in training) "
+        "with the default recipe (emulate_sps.SimulationRecipe) unless they exist, trains the "
+        "network, measures its residuals on the test set and writes weights.msgpack + "
+        "manifest.json (with the accuracy) to --out. Resumable: finished shards are kept.",
+    )
+    t.add_argument("--out", required=True, help="folder for weights.msgpack and manifest.json")
+    t.add_argument("--work", required=True, help="folder for the training and test sets")
+    t.add_argument("--name", default="hst_jwst20_phot", help="emulator name")
+    t.add_argument("--filter-set", default="hst_jwst20")
+    t.add_argument("--n-train", type=int, default=200_000)
+    t.add_argument("--n-test", type=int, default=10_000)
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--hidden", type=int, nargs="+", default=[256, 256, 256])
+    t.add_argument("--epochs", type=int, default=300)
+    t.add_argument("--batch-size", type=int, default=1024)
+    t.add_argument("--learning-rate", type=float, default=2e-3)
+    t.add_argument("--max-minutes", type=float, default=None, help="stop training after this long")
+    t.add_argument("--no-progress", action="store_true")
+    v = sub.add_parser(
+        "validate",
+        help="residuals of an emulator on a held-out test set: report.json + plots",
+    )
+    v.add_argument("emulator", help="shipped name or folder")
+    v.add_argument("--test-set", required=True, help="folder made by emulate-sps simulate")
+    v.add_argument("--report", required=True, help="output folder for report.json and residuals.png")
     return parser
+
+
+def run_train(args) -> Path:
+    """The ``train`` command; returns the emulator folder."""
+    import emulate_sps
+
+    recipe = emulate_sps.SimulationRecipe(filters=args.filter_set)
+    work = Path(args.work)
+    progress = not args.no_progress
+    common = dict(recipe=recipe, shard_size=20_000, batch_size=500, progress=progress)
+    emulate_sps.simulate(work / "train", args.n_train, seed=args.seed, **common)
+    emulate_sps.simulate(work / "test", args.n_test, seed=args.seed + 1000, **common)
+    em, info = emulate_sps.train_photometry_emulator(
+        work / "train", name=args.name, hidden=tuple(args.hidden), epochs=args.epochs,
+        batch_size=args.batch_size, learning_rate=args.learning_rate, seed=args.seed,
+        max_seconds=None if args.max_minutes is None else 60.0 * args.max_minutes,
+        progress=progress,
+    )  # fmt: skip
+    accuracy = emulate_sps.validate_emulator(em, work / "test")
+    info["test_set"] = {"seed": args.seed + 1000, "rows": accuracy["n"]}
+    info["command"] = "emulate-sps train " + " ".join(
+        f"--{k.replace('_', '-')} {' '.join(map(str, v)) if isinstance(v, list) else v}"
+        for k, v in sorted(vars(args).items()) if k not in ("command", "no_progress", "out", "work")
+        and v is not None
+    )  # fmt: skip
+    out = emulate_sps.save_emulator(em, args.out, info, accuracy)
+    print(_accuracy_text(accuracy))
+    return out
+
+
+def _accuracy_text(accuracy) -> str:
+    lines = [f"{'band':<16} {'median':>8} {'p95':>8} {'p99':>8} {'capped':>7}   |delta mag|"]
+    for band, q in accuracy["bands"].items():
+        lines.append(
+            f"{band:<16} {q['median']:8.4f} {q['p95']:8.4f} {q['p99']:8.4f} "
+            f"{accuracy['capped_fraction'][band]:7.1%}"
+        )
+    return "\n".join(lines)
+
+
+def run_validate(args) -> Path:
+    """The ``validate`` command; returns the report folder."""
+    import json
+
+    import sedcore
+
+    import emulate_sps
+
+    em = emulate_sps.load_emulator(args.emulator)
+    acc = emulate_sps.validate_emulator(em, args.test_set)
+    data = emulate_sps.read_training_set(args.test_set)
+    out = Path(args.report)
+    out.mkdir(parents=True, exist_ok=True)
+    report = {k: v for k, v in acc.items() if k != "dmag"}
+    report["emulator"] = em.name
+    report["test_set"] = str(args.test_set)
+    with sedcore.atomic_output(out / "report.json") as tmp:
+        Path(tmp).write_text(json.dumps(report, indent=2) + "\n")
+    _plot_residuals(em, acc, np.asarray(data["params"]["z"]), out / "residuals.png")
+    print(_accuracy_text(acc))
+    return out
+
+
+def _plot_residuals(em, acc, z, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import sedcore
+
+    n = len(em.filter_names)
+    cols = 5
+    rows = -(-n // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.4 * rows), sharex=True, sharey=True,
+                             squeeze=False)  # fmt: skip
+    for b, band in enumerate(em.filter_names):
+        ax = axes[b // cols][b % cols]
+        d = acc["dmag"][:, b]
+        ok = np.isfinite(d)
+        ax.plot(z[ok], d[ok], ",", alpha=0.3, color="k")
+        q = acc["bands"][band]
+        ax.axhline(0.0, color="tab:red", lw=0.8)
+        ax.set_title(f"{band}  med {q['median']:.3f}  p95 {q['p95']:.3f}", fontsize=8)
+        ax.set_ylim(-0.1, 0.1)
+    for ax in axes[-1]:
+        ax.set_xlabel("z")
+    for r in range(rows):
+        axes[r][0].set_ylabel("emulator - exact [mag]")
+    fig.suptitle(f"{em.name}: residuals on {acc['n']} held-out galaxies (capped bands omitted)")
+    fig.tight_layout()
+    with sedcore.atomic_output(path) as tmp:
+        fig.savefig(tmp, dpi=110, format="png")
+    plt.close(fig)
 
 
 def run_simulate(args) -> Path:
@@ -400,6 +541,10 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"wrote {out}")
         elif args.command == "simulate":
             print(f"training set complete: {run_simulate(args)}")
+        elif args.command == "train":
+            print(f"wrote {run_train(args)}")
+        elif args.command == "validate":
+            print(f"wrote {run_validate(args)}")
     except (CLIError, ValueError, KeyError, FileNotFoundError, ImportError) as err:
         message = err.args[0] if isinstance(err, KeyError) and err.args else err
         print(f"emulate-sps: error: {message}", file=sys.stderr)

@@ -44,7 +44,6 @@ sfh_*              the SFH's own prior  continuity: Student-t(0, 0.3, 2) ratios,
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import math
 import os
@@ -258,11 +257,9 @@ def _versions() -> dict[str, str]:
 
 
 def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+    import sedcore
+
+    return sedcore.sha256_file(path)
 
 
 def _settings(recipe: SimulationRecipe, prior: TrainingPrior, seed: int, shard_size: int,

@@ -822,6 +822,13 @@ def param_space(
         >>> space = param_space(config)
         >>> space.names  # ('z', 'log_mass', 'log_zsol', 'dust2', 'dust1', 'sfh_age_yr', ...)
     """
+    from ._emulator import PhotometryEmulator, emulator_param_space
+
+    if isinstance(config, PhotometryEmulator):
+        space = emulator_param_space(config)
+        if bounds:
+            raise ValueError("param_space: bounds cannot be changed for an emulator (its box is its training prior).")
+        return space
     bounds = dict(bounds or {})
     unknown = sorted(set(bounds) - set(config.names))
     if unknown:
@@ -1092,7 +1099,8 @@ def stellar_masses(config: SynthesisConfig, params: Mapping[str, Any]) -> Stella
     """Mass formed and surviving stellar mass of one galaxy (no spectra; cheap).
 
     Args:
-        config: a `SynthesisConfig`.
+        config: a `SynthesisConfig`, or an `emulate_sps.PhotometryEmulator` (its surviving
+            mass is emulated; the mass formed is ``10**log_mass`` exactly).
         params: dict of scalar arrays keyed by ``config.names`` (see `param_space`).
 
     Returns:
@@ -1102,6 +1110,10 @@ def stellar_masses(config: SynthesisConfig, params: Mapping[str, Any]) -> Stella
         >>> masses = stellar_masses(config, params)
         >>> float(masses.surviving_mass_msun / masses.mass_formed_msun)  # ~0.6 for old stars
     """
+    from ._emulator import PhotometryEmulator, emulated_stellar_masses
+
+    if isinstance(config, PhotometryEmulator):
+        return emulated_stellar_masses(config, params)
     p = _prepare(config, params, "stellar_masses")
     stars = _stars(config, p, _t_univ(config, p["z"]))
     return StellarMasses(jnp.sum(stars.mass_age), _surviving_mass(config, stars))
@@ -1136,7 +1148,9 @@ def photometry(config: SynthesisConfig, params: Mapping[str, Any]) -> jax.Array:
     `sedcore.projection_matrix` on the full grid to < 1e-3 mag).
 
     Args:
-        config: a `SynthesisConfig` built with ``filters``.
+        config: a `SynthesisConfig` built with ``filters``, or an
+            `emulate_sps.PhotometryEmulator` (same parameters, same output: swapping
+            exact for emulated is this one argument).
         params: dict of scalar arrays keyed by ``config.names``.
 
     Returns:
@@ -1150,6 +1164,10 @@ def photometry(config: SynthesisConfig, params: Mapping[str, Any]) -> jax.Array:
         >>> maggies = jax.jit(photometry)(config, params)
         >>> grads = jax.grad(lambda p: jnp.sum(jnp.log(photometry(config, p))))(params)
     """
+    from ._emulator import PhotometryEmulator, emulated_photometry
+
+    if isinstance(config, PhotometryEmulator):
+        return emulated_photometry(config, params)
     _require_filters(config, "photometry")
     p = _prepare(config, params, "photometry")
     stars = _stars(config, p, _t_univ(config, p["z"]))

@@ -80,6 +80,7 @@ from ._observations import read_spectrum as read_spectrum
 # --- shared types (SSPGrid, ParamSpace) ---
 from ._io import atomic_output as atomic_output
 from ._io import open_hdf5 as open_hdf5
+from ._io import sha256_file as sha256_file
 from ._nebular import NEBULAR_MODELS_GROUP as NEBULAR_MODELS_GROUP
 from ._nebular import NebularEmission as NebularEmission
 from ._nebular import NebularModel as NebularModel

@@ -8,7 +8,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-__all__ = ["atomic_output", "open_hdf5"]
+__all__ = ["atomic_output", "open_hdf5", "sha256_file"]
 
 
 @contextlib.contextmanager
@@ -76,3 +76,14 @@ def open_hdf5(path: str | os.PathLike, *, what: str, hint: str = ""):
             f"{path}: cannot be opened as HDF5 ({err}); the file is corrupt, truncated or not "
             f"HDF5. {hint}".rstrip()
         ) from err
+
+
+def sha256_file(path: str | os.PathLike) -> str:
+    """Hex sha256 of a file's bytes (read in 1 MiB blocks); for manifests of shipped files."""
+    import hashlib
+
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()

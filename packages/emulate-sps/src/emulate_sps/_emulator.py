@@ -1,0 +1,636 @@
+"""Neural emulator of the engine's photometry for a fixed filter set (flax + optax).
+
+What is learned. A training set (`emulate_sps.simulate`) holds, per galaxy of 1 M_sun
+formed, AB magnitudes ``m_b`` in the recipe's bands. The analytic part of the redshift
+dependence is removed first:
+
+    y_b = m_b - 5 log10(D_L(z) / Mpc) + 2.5 log10(1 + z),
+
+(``D_L`` of the config's cosmology, from a table in ln(1 + z)), which leaves the
+band-shifted luminosity: smooth in every parameter except where lines and breaks cross
+band edges. Bands far below the brightest one carry no information at any realistic
+signal-to-noise (e.g. blue bands below the Lyman break at high z, whose flux is exactly
+zero): targets are capped at ``min_b(y_b) + CAP_MAG`` (10 mag, a flux ratio of 1e-4) per
+galaxy, and the emulator's output is capped the same way (a smooth minimum, so gradients
+stay finite). Log mass is added analytically: ``m_b(log_mass) = m_b(0) - 2.5 log_mass``.
+
+Inputs: the engine parameters other than ``log_mass`` and those the training set holds
+fixed (``sigma_kms``), with ``z`` as ``ln(1 + z)``, standardised with the training set's
+mean and spread. Network: a multilayer perceptron with SiLU activations (smooth: no kinks
+for gradient-based samplers), outputs standardised per band. Training: Adam with a cosine
+learning-rate schedule, mean squared error, early stopping on a validation split (the best
+validation epoch is kept). Inference is plain jax.numpy on the stored arrays (one matrix
+product per layer), so an emulator is a pytree argument of jitted functions like a
+`SynthesisConfig`.
+
+Out-of-range inputs: each input has the box of its training prior; concrete values outside
+it raise a ValueError naming the parameter; traced values are clipped to the box (no
+extrapolation; zero gradient outside).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+__all__ = [
+    "PhotometryEmulator",
+    "train_photometry_emulator",
+    "save_emulator",
+    "load_emulator",
+    "validate_emulator",
+    "shipped_emulators",
+]
+
+#: Targets fainter than the brightest band by more than this are capped (AB mag).
+CAP_MAG = 10.0
+#: Width of the smooth minimum used for the cap, mag.
+_CAP_SOFTNESS = 0.02
+_WEIGHTS = "weights.msgpack"
+_MANIFEST = "manifest.json"
+_KIND = "photometry"
+_Z_TABLE_SIZE = 4096
+
+
+def _weights_dir() -> Path:
+    return Path(__file__).resolve().parent / "weights"
+
+
+def shipped_emulators() -> list[str]:
+    """Names of the emulators shipped with the package (folders under ``weights/``)."""
+    root = _weights_dir()
+    if not root.is_dir():
+        return []
+    return sorted(p.name for p in root.iterdir() if (p / _MANIFEST).is_file())
+
+
+@jax.tree_util.register_dataclass
+@dataclasses.dataclass(frozen=True)
+class PhotometryEmulator:
+    """A trained photometric emulator (a pytree: arrays are leaves, names static).
+
+    Attributes:
+        layers: ``((W, b), ...)`` of the network, float32.
+        x_mean, x_scale: standardisation of the inputs.
+        y_mean, y_scale: of the (capped) targets.
+        lo, hi: box of the training prior per input (``z`` as itself, not ln(1+z)).
+        lndl_table: ``ln(D_L / Mpc)`` on ``ln(1 + z) = k * dx``, ``k = 0 .. n - 1``.
+        dx: spacing of that table (static).
+        input_names: engine parameters fed to the network, in order (static).
+        input_shapes: their shapes for one galaxy (static; ``()`` for scalars).
+        param_names: every engine parameter the call accepts (static).
+        filter_names: output bands, astro-sedpy names (static).
+        name: emulator name (static).
+    """
+
+    layers: tuple[tuple[jax.Array, jax.Array], ...]
+    x_mean: jax.Array
+    x_scale: jax.Array
+    y_mean: jax.Array
+    y_scale: jax.Array
+    lo: jax.Array
+    hi: jax.Array
+    lndl_table: jax.Array
+    dx: float = dataclasses.field(metadata={"static": True})
+    input_names: tuple[str, ...] = dataclasses.field(metadata={"static": True})
+    input_shapes: tuple[tuple[int, ...], ...] = dataclasses.field(metadata={"static": True})
+    param_names: tuple[str, ...] = dataclasses.field(metadata={"static": True})
+    filter_names: tuple[str, ...] = dataclasses.field(metadata={"static": True})
+    name: str = dataclasses.field(default="", metadata={"static": True})
+
+    @property
+    def n_filters(self) -> int:
+        return len(self.filter_names)
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """Parameter names of a call (as ``SynthesisConfig.names``)."""
+        return self.param_names
+
+    def input_bounds(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """``{name: (low, high)}`` training box of every network input (arrays for vectors)."""
+        out, k = {}, 0
+        lo, hi = np.asarray(self.lo), np.asarray(self.hi)
+        for i, name in enumerate(self.input_names):
+            size = self.input_sizes[i]
+            out[name] = (lo[k : k + size], hi[k : k + size])
+            k += size
+        return out
+
+    @property
+    def input_sizes(self) -> tuple[int, ...]:
+        return tuple(max(int(np.prod(shape)), 1) for shape in self.input_shapes)
+
+    def __repr__(self) -> str:
+        sizes = [int(self.layers[0][0].shape[0])] + [int(w.shape[1]) for w, _ in self.layers]
+        return (
+            f"PhotometryEmulator(name={self.name!r}, bands={len(self.filter_names)}, "
+            f"inputs={self.input_names}, layers={sizes})"
+        )
+
+
+# --------------------------------------------------------------------------------------
+# Features and targets (shared by training and inference: one definition).
+
+
+def _mag_offset(lndl_table, dx, z):
+    """5 log10(D_L / Mpc) - 2.5 log10(1 + z) from the table (jnp or np)."""
+    xp = jnp if isinstance(z, jax.Array) else np
+    x = xp.log1p(z)
+    pos = xp.clip(x / dx, 0.0, lndl_table.shape[0] - 1.0)
+    i = xp.clip(xp.floor(pos), 0, lndl_table.shape[0] - 2).astype(np.int32)
+    f = pos - i
+    lndl = lndl_table[i] * (1.0 - f) + lndl_table[i + 1] * f
+    return (5.0 / math.log(10.0)) * lndl - (2.5 / math.log(10.0)) * x
+
+
+def _features(input_names, values: Mapping[str, Any], xp=np):
+    cols = []
+    for name in input_names:
+        v = xp.asarray(values[name])
+        if name == "z":
+            v = xp.log1p(v)
+        cols.append(v.reshape(v.shape[0], -1) if v.ndim > 1 else v[:, None])
+    return xp.concatenate(cols, axis=1)
+
+
+def _cap_np(y: np.ndarray) -> np.ndarray:
+    """Cap each row at its brightest band + CAP_MAG (training targets; inf allowed)."""
+    floor = np.min(y, axis=1, keepdims=True) + CAP_MAG
+    return np.minimum(y, floor)
+
+
+def _soft_cap(y: jax.Array) -> jax.Array:
+    """Smooth min(y, min(y) + CAP_MAG): -> y well below the cap, -> the cap above it."""
+    floor = jnp.min(y) + CAP_MAG
+    s = _CAP_SOFTNESS
+    return floor - s * jax.nn.softplus((floor - y) / s)
+
+
+def _network(layers, x):
+    h = x
+    for i, (w, b) in enumerate(layers):
+        h = h @ w + b
+        if i < len(layers) - 1:
+            h = jax.nn.silu(h)
+    return h
+
+
+# --------------------------------------------------------------------------------------
+# Inference.
+
+
+def _check_and_clip(em: PhotometryEmulator, params: Mapping[str, Any], where: str):
+    needed = (*em.input_names, "log_mass")
+    missing = [n for n in needed if n not in params]
+    if missing:
+        raise KeyError(
+            f"{where}: params lack {missing}; this emulator needs {list(needed)} (parameters "
+            f"its training set held fixed, {sorted(set(em.param_names) - set(needed))}, are "
+            "accepted and ignored)."
+        )
+    out = {}
+    k = 0
+    for name, shape in zip(em.input_names, em.input_shapes, strict=True):
+        v = jnp.asarray(params[name], jnp.float32)
+        if v.shape != shape:
+            raise ValueError(
+                f"{where}: parameter {name!r} must have shape {shape} for one galaxy; got "
+                f"{v.shape}. Batch galaxies with jax.vmap."
+            )
+        size = max(int(np.prod(shape)), 1)
+        lo, hi = em.lo[k : k + size].reshape(v.shape), em.hi[k : k + size].reshape(v.shape)
+        k += size
+        if not any(isinstance(x, jax.core.Tracer) for x in (v,)):
+            a = np.asarray(v)
+            bad = ~np.isfinite(a) | (a < np.asarray(lo) - 1e-6) | (a > np.asarray(hi) + 1e-6)
+            if np.any(bad):
+                raise ValueError(
+                    f"{where}: parameter {name!r} = {float(a[bad].ravel()[0])!r} is outside the "
+                    f"emulator's training range [{np.asarray(lo).min():g}, {np.asarray(hi).max():g}] "
+                    "(emulators do not extrapolate; use the exact engine there)."
+                )
+        out[name] = jnp.clip(v, lo, hi)
+    return out
+
+
+def _outputs(em: PhotometryEmulator, params: Mapping[str, Any], where: str):
+    """(capped band targets y_b, -2.5 log10 surviving fraction, clipped params)."""
+    p = _check_and_clip(em, params, where)
+    x = _features(em.input_names, {k: v[None] for k, v in p.items()}, xp=jnp)[0]
+    out = _network(em.layers, (x - em.x_mean) / em.x_scale) * em.y_scale + em.y_mean
+    return _soft_cap(out[: em.n_filters]), out[em.n_filters], p
+
+
+def emulated_photometry(em: PhotometryEmulator, params: Mapping[str, Any]) -> jax.Array:
+    """Band fluxes in maggies for one galaxy (``emulate_sps.photometry`` with an emulator)."""
+    y, _, p = _outputs(em, params, "photometry (emulator)")
+    z = p["z"]
+    mag = y + _mag_offset(em.lndl_table, em.dx, z) - 2.5 * jnp.asarray(params["log_mass"], jnp.float32)
+    return jnp.power(10.0, -0.4 * mag)
+
+
+def emulator_param_space(em: PhotometryEmulator):
+    """The parameters a call needs, as a `sedcore.ParamSpace` with the training box."""
+    import sedcore
+
+    params = [sedcore.Param("z", unit="", lower=float(em.input_bounds()["z"][0][0]),
+                            upper=float(em.input_bounds()["z"][1][0]), description="redshift")]  # fmt: skip
+    params.append(sedcore.Param("log_mass", unit="dex(M_sun)", description="log10 mass formed"))
+    for name, (lo, hi) in em.input_bounds().items():
+        if name == "z":
+            continue
+        shape = em.input_shapes[em.input_names.index(name)]
+        params.append(sedcore.Param(name, lower=float(np.min(lo)), upper=float(np.max(hi)),
+                                    shape=shape, description=f"emulator input {name}"))  # fmt: skip
+    return sedcore.ParamSpace(tuple(params))
+
+
+def emulated_stellar_masses(em: PhotometryEmulator, params: Mapping[str, Any]):
+    """``emulate_sps.stellar_masses`` with an emulator: mass formed (exact) and surviving."""
+    from ._synthesis import StellarMasses
+
+    _, frac_mag, _ = _outputs(em, params, "stellar_masses (emulator)")
+    formed = jnp.power(10.0, jnp.asarray(params["log_mass"], jnp.float32))
+    return StellarMasses(formed, formed * jnp.power(10.0, -0.4 * frac_mag))
+
+
+# --------------------------------------------------------------------------------------
+# Training.
+
+
+def _z_table(cosmology, z_max: float) -> tuple[np.ndarray, float]:
+    import sedcore
+
+    dx = math.log1p(z_max) / (_Z_TABLE_SIZE - 1)
+    z = np.expm1(dx * np.arange(_Z_TABLE_SIZE))
+    with jax.enable_x64(True):
+        d = np.array(sedcore.luminosity_distance_mpc(jnp.asarray(z), cosmology), np.float64)
+    d[0] = d[1] * 1e-3 if d[0] <= 0 else d[0]  # z = 0 node: never used (z >= training min)
+    return np.log(d), dx
+
+
+def _split(n: int, val_frac: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    perm = rng.permutation(n)
+    n_val = max(1, int(round(val_frac * n)))
+    return perm[n_val:], perm[:n_val]
+
+
+def train_photometry_emulator(
+    training_set: str | os.PathLike,
+    *,
+    name: str = "",
+    hidden: tuple[int, ...] = (256, 256, 256),
+    epochs: int = 300,
+    batch_size: int = 1024,
+    learning_rate: float = 2e-3,
+    val_frac: float = 0.1,
+    patience: int = 30,
+    seed: int = 0,
+    max_seconds: float | None = None,
+    progress: bool = True,
+) -> tuple[PhotometryEmulator, dict[str, Any]]:
+    """Train a photometric emulator on a training set made by `simulate`.
+
+    Args:
+        training_set: folder of `simulate`.
+        name: the emulator's name (recorded in its manifest).
+        hidden: widths of the hidden layers.
+        epochs: largest number of passes over the training split.
+        batch_size: rows per optimisation step.
+        learning_rate: peak of the cosine schedule (with 2% warm-up).
+        val_frac: fraction of rows held out for early stopping.
+        patience: stop after this many epochs without a better validation loss.
+        seed: initialisation and shuffling seed.
+        max_seconds: stop after this much wall time (the best epoch so far is kept).
+        progress: tqdm bar over epochs.
+
+    Returns:
+        ``(emulator, info)``; ``info`` holds the training history and settings for the
+        manifest.
+    """
+    import optax
+    from flax import nnx
+    from tqdm import tqdm
+
+    from ._simulate import SimulationRecipe, read_training_set
+
+    data = read_training_set(training_set)
+    man = data["manifest"]
+    fixed = dict(man["prior"]["fixed"])
+    param_names = tuple(man["param_names"])
+    input_names = tuple(n for n in param_names if n not in fixed)
+    x_raw = {k: np.asarray(v, np.float64) for k, v in data["params"].items()}
+    x = _features(input_names, x_raw).astype(np.float64)
+    recipe = SimulationRecipe.from_dict(man["recipe"])
+    import sedcore
+
+    lndl, dx = _z_table(sedcore.PLANCK18, recipe.z_max)
+    mags = np.asarray(data["mag_ab"], np.float64)
+    y = _cap_np(mags - _mag_offset(lndl, dx, x_raw["z"])[:, None])
+    # One more output: the surviving mass fraction, as -2.5 log10 (a "magnitude", never capped).
+    y = np.concatenate([y, -2.5 * np.log10(np.asarray(data["surviving_frac"], np.float64))[:, None]], axis=1)
+    ok = np.all(np.isfinite(y), axis=1) & np.all(np.isfinite(x), axis=1)
+    x, y = x[ok], y[ok]
+    train, val = _split(x.shape[0], val_frac, seed)
+    x_mean, x_scale = x[train].mean(0), x[train].std(0) + 1e-12
+    y_mean, y_scale = y[train].mean(0), y[train].std(0) + 1e-12
+    xs = ((x - x_mean) / x_scale).astype(np.float32)
+    ys = ((y - y_mean) / y_scale).astype(np.float32)
+
+    class MLP(nnx.Module):
+        def __init__(self, sizes, rngs):
+            self.layers = nnx.List(
+                [nnx.Linear(a, b, rngs=rngs) for a, b in zip(sizes[:-1], sizes[1:], strict=True)]
+            )
+
+        def __call__(self, h):
+            for i, layer in enumerate(self.layers):
+                h = layer(h)
+                if i < len(self.layers) - 1:
+                    h = jax.nn.silu(h)
+            return h
+
+    sizes = (xs.shape[1], *hidden, ys.shape[1])
+    model = MLP(sizes, nnx.Rngs(seed))
+    steps_per_epoch = max(1, len(train) // batch_size)
+    total = steps_per_epoch * epochs
+    schedule = optax.warmup_cosine_decay_schedule(
+        0.0, learning_rate, max(1, total // 50), total, learning_rate * 1e-3
+    )
+    optimizer = nnx.Optimizer(model, optax.adam(schedule), wrt=nnx.Param)
+
+    @nnx.jit
+    def step(model, optimizer, xb, yb):
+        def loss_fn(m):
+            return jnp.mean((m(xb) - yb) ** 2)
+
+        loss, grads = nnx.value_and_grad(loss_fn)(model)
+        optimizer.update(model, grads)
+        return loss
+
+    @nnx.jit
+    def val_loss(model, xv, yv):
+        return jnp.mean((model(xv) - yv) ** 2)
+
+    rng = np.random.default_rng(seed + 1)
+    xv, yv = jnp.asarray(xs[val]), jnp.asarray(ys[val])
+    best, best_state, best_epoch, history = np.inf, None, -1, []
+    t0 = time.perf_counter()
+    bar = tqdm(range(epochs), unit="epoch", desc="train photometry emulator", disable=not progress)
+    for epoch in bar:
+        perm = rng.permutation(train)
+        losses = []
+        for s in range(steps_per_epoch):
+            idx = perm[s * batch_size : (s + 1) * batch_size]
+            losses.append(step(model, optimizer, jnp.asarray(xs[idx]), jnp.asarray(ys[idx])))
+        tl = float(np.mean([float(v) for v in losses]))
+        vl = float(val_loss(model, xv, yv))
+        history.append((epoch, tl, vl))
+        if vl < best:
+            best, best_epoch = vl, epoch
+            best_state = jax.tree.map(np.asarray, nnx.state(model, nnx.Param))
+        bar.set_postfix(train=f"{tl:.2e}", val=f"{vl:.2e}", best=best_epoch)
+        if epoch - best_epoch >= patience:
+            break
+        if max_seconds is not None and time.perf_counter() - t0 > max_seconds:
+            break
+    bar.close()
+    nnx.update(model, best_state)
+    layers = tuple(
+        (jnp.asarray(np.asarray(layer.kernel[...]), jnp.float32),
+         jnp.asarray(np.asarray(layer.bias[...]), jnp.float32))
+        for layer in model.layers
+    )  # fmt: skip
+    lo = np.concatenate([np.ravel(np.min(x_raw[n][ok], axis=0)) for n in input_names])
+    hi = np.concatenate([np.ravel(np.max(x_raw[n][ok], axis=0)) for n in input_names])
+    prior_ranges = dict(man["prior"]["ranges"])
+    # The box is the prior's where it is a uniform range (exactly), else the data's span.
+    k = 0
+    for n in input_names:
+        size = int(np.prod(np.shape(x_raw[n])[1:])) if np.ndim(x_raw[n]) > 1 else 1
+        if n in prior_ranges:
+            lo[k : k + size], hi[k : k + size] = prior_ranges[n]
+        k += size
+    em = PhotometryEmulator(
+        layers=layers,
+        x_mean=jnp.asarray(x_mean, jnp.float32), x_scale=jnp.asarray(x_scale, jnp.float32),
+        y_mean=jnp.asarray(y_mean, jnp.float32), y_scale=jnp.asarray(y_scale, jnp.float32),
+        lo=jnp.asarray(lo, jnp.float32), hi=jnp.asarray(hi, jnp.float32),
+        lndl_table=jnp.asarray(lndl, jnp.float32), dx=float(dx),
+        input_names=input_names, param_names=param_names,
+        input_shapes=tuple(tuple(np.shape(x_raw[n])[1:]) for n in input_names),
+        filter_names=tuple(man["filters"]), name=name,
+    )  # fmt: skip
+    info = {
+        "kind": _KIND,
+        "name": name,
+        "architecture": {"sizes": list(sizes), "activation": "silu"},
+        "training": {
+            "set_seed": man["seed"], "set_rows": int(ok.sum()), "set_rows_dropped": int((~ok).sum()),
+            "val_frac": val_frac, "seed": seed, "epochs_run": len(history),
+            "best_epoch": best_epoch, "best_val_mse_standardised": best,
+            "batch_size": batch_size, "learning_rate": learning_rate, "patience": patience,
+            "hidden": list(hidden), "seconds": round(time.perf_counter() - t0, 1),
+        },  # fmt: skip
+        "recipe": man["recipe"],
+        "prior": man["prior"],
+        "cap_mag": CAP_MAG,
+        "history": history[-5:],
+    }
+    return em, info
+
+
+# --------------------------------------------------------------------------------------
+# Validation.
+
+
+def validate_emulator(em: PhotometryEmulator, test_set: str | os.PathLike) -> dict[str, Any]:
+    """Residuals of ``em`` on a held-out training set (never used in training).
+
+    Compares AB magnitudes per band where the exact magnitude is within `CAP_MAG` of the
+    galaxy's brightest band (fainter bands are capped by design and are reported only as
+    a count), and the surviving mass fraction (``surviving_frac``: |relative error|).
+
+    Returns:
+        ``{"n": rows, "bands": {band: {"median", "p68", "p95", "p99", "max", "n"}},
+        "capped_fraction": {band: f}}`` of |delta mag|, and the arrays ``dmag`` (n, n_bands;
+        NaN where capped).
+    """
+    from ._simulate import read_training_set
+
+    data = read_training_set(test_set)
+    if tuple(data["manifest"]["filters"]) != em.filter_names:
+        raise ValueError(
+            f"validate_emulator: test set {test_set} has bands {data['manifest']['filters']}, "
+            f"the emulator {list(em.filter_names)}."
+        )
+    params = {k: jnp.asarray(v, jnp.float32) for k, v in data["params"].items()}
+    run = jax.jit(jax.vmap(emulated_photometry, in_axes=(None, 0)))
+    n = data["mag_ab"].shape[0]
+    pred = np.concatenate(
+        [np.asarray(run(em, {k: v[i : i + 4096] for k, v in params.items()})) for i in range(0, n, 4096)]
+    )
+    with np.errstate(divide="ignore"):
+        mag_pred = -2.5 * np.log10(pred.astype(np.float64))
+    true = np.asarray(data["mag_ab"], np.float64)
+    capped = true > np.min(true, axis=1, keepdims=True) + CAP_MAG
+    dmag = np.where(capped, np.nan, mag_pred - true)
+    out: dict[str, Any] = {"n": int(n), "bands": {}, "capped_fraction": {}}
+    for b, band in enumerate(em.filter_names):
+        a = np.abs(dmag[:, b][~capped[:, b]])
+        out["bands"][band] = {
+            "median": float(np.median(a)), "p68": float(np.percentile(a, 68)),
+            "p95": float(np.percentile(a, 95)), "p99": float(np.percentile(a, 99)),
+            "max": float(a.max()), "n": int(a.size),
+        }  # fmt: skip
+        out["capped_fraction"][band] = float(capped[:, b].mean())
+    run_m = jax.jit(jax.vmap(emulated_stellar_masses, in_axes=(None, 0)))
+    frac = np.concatenate([
+        np.asarray(run_m(em, {k: v[i : i + 4096] for k, v in params.items()}).surviving_mass_msun)
+        / 10.0 ** np.asarray(data["params"]["log_mass"][i : i + 4096])
+        for i in range(0, n, 4096)
+    ])  # fmt: skip
+    rel = np.abs(frac / np.asarray(data["surviving_frac"], np.float64) - 1.0)
+    out["surviving_frac"] = {
+        "median": float(np.median(rel)), "p95": float(np.percentile(rel, 95)),
+        "p99": float(np.percentile(rel, 99)), "max": float(rel.max()),
+    }  # fmt: skip
+    out["dmag"] = dmag
+    return out
+
+
+# --------------------------------------------------------------------------------------
+# Files.
+
+
+def _sha256(path: Path) -> str:
+    import sedcore
+
+    return sedcore.sha256_file(path)
+
+
+def _to_state(em: PhotometryEmulator) -> dict[str, Any]:
+    state = {f"layer_{i}": {"w": np.asarray(w), "b": np.asarray(b)} for i, (w, b) in enumerate(em.layers)}
+    for key in ("x_mean", "x_scale", "y_mean", "y_scale", "lo", "hi", "lndl_table"):
+        state[key] = np.asarray(getattr(em, key))
+    return state
+
+
+def save_emulator(em: PhotometryEmulator, out_dir: str | os.PathLike, info: Mapping[str, Any],
+                  accuracy: Mapping[str, Any] | None = None) -> Path:  # fmt: skip
+    """Write ``weights.msgpack`` (flax serialisation) and ``manifest.json`` to ``out_dir``.
+
+    Both are written to temporary names and renamed when complete; the manifest records
+    the weights' sha256, the input and band names, the package versions and, when given,
+    the measured accuracy (`validate_emulator` without its arrays).
+    """
+    import sedcore
+    from flax import serialization
+
+    from ._simulate import _versions
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    with sedcore.atomic_output(out / _WEIGHTS) as tmp:
+        Path(tmp).write_bytes(serialization.msgpack_serialize(_to_state(em)))
+    manifest = {
+        **info,
+        "kind": _KIND,
+        "name": em.name,
+        "input_names": list(em.input_names),
+        "input_shapes": [list(sh) for sh in em.input_shapes],
+        "param_names": list(em.param_names),
+        "filters": list(em.filter_names),
+        "dx": em.dx,
+        "layer_shapes": [[list(w.shape), list(b.shape)] for w, b in em.layers],
+        "weights_file": _WEIGHTS,
+        "weights_sha256": _sha256(out / _WEIGHTS),
+        "versions": _versions(),
+    }
+    if accuracy is not None:
+        manifest["accuracy"] = {k: v for k, v in accuracy.items() if k != "dmag"}
+    with sedcore.atomic_output(out / _MANIFEST) as tmp:
+        Path(tmp).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    return out
+
+
+def load_emulator(name_or_path: str | os.PathLike) -> PhotometryEmulator:
+    """Load a shipped emulator by name (`shipped_emulators`) or from a folder.
+
+    Raises:
+        FileNotFoundError: unknown name / no manifest, listing the shipped names.
+        ValueError: weights that fail their checksum (corrupt or truncated), a manifest
+            of another kind or package version, or arrays of the wrong shapes, naming the
+            file.
+    """
+    from flax import serialization
+
+    from importlib.metadata import version
+
+    path = Path(name_or_path)
+    if not (path / _MANIFEST).is_file():
+        shipped = _weights_dir() / str(name_or_path)
+        if (shipped / _MANIFEST).is_file():
+            path = shipped
+        else:
+            raise FileNotFoundError(
+                f"load_emulator: {name_or_path!r} is neither a shipped emulator "
+                f"({shipped_emulators() or 'none shipped'}) nor a folder with {_MANIFEST}."
+            )
+    mfile = path / _MANIFEST
+    try:
+        man = json.loads(mfile.read_text())
+    except (OSError, json.JSONDecodeError) as err:
+        raise ValueError(f"load_emulator: {mfile} cannot be read ({err}).") from err
+    if man.get("kind") != _KIND:
+        raise ValueError(f"load_emulator: {mfile} is a {man.get('kind')!r} emulator, not {_KIND!r}.")
+    ours = version("emulate-sps")
+    made = man.get("versions", {}).get("emulate-sps")
+    if made is None or made.split(".")[:2] != ours.split(".")[:2]:
+        raise ValueError(
+            f"load_emulator: {mfile} was made with emulate-sps {made}, this is {ours}; "
+            "retrain it (emulate-sps train) or install the matching version."
+        )
+    wfile = path / man["weights_file"]
+    if not wfile.is_file() or _sha256(wfile) != man["weights_sha256"]:
+        raise ValueError(
+            f"load_emulator: {wfile} is missing or does not match the sha256 in {mfile} "
+            "(corrupt or truncated); reinstall the package or retrain."
+        )
+    state = serialization.msgpack_restore(wfile.read_bytes())
+    n_layers = len(man["layer_shapes"])
+    try:
+        layers = []
+        for i, (ws, bs) in enumerate(man["layer_shapes"]):
+            w, b = np.asarray(state[f"layer_{i}"]["w"]), np.asarray(state[f"layer_{i}"]["b"])
+            if list(w.shape) != ws or list(b.shape) != bs:
+                raise ValueError(f"layer {i} has shapes {w.shape}, {b.shape}; manifest {ws}, {bs}")
+            layers.append((jnp.asarray(w, jnp.float32), jnp.asarray(b, jnp.float32)))
+        arrays = {k: jnp.asarray(state[k], jnp.float32) for k in
+                  ("x_mean", "x_scale", "y_mean", "y_scale", "lo", "hi", "lndl_table")}  # fmt: skip
+    except (KeyError, ValueError) as err:
+        raise ValueError(f"load_emulator: {wfile} does not match {mfile}: {err}.") from err
+    n_out = len(man["filters"]) + 1  # + the surviving mass fraction
+    if n_layers == 0 or layers[-1][0].shape[1] != n_out or arrays["y_mean"].shape != (n_out,):
+        raise ValueError(
+            f"load_emulator: {wfile} has {layers[-1][0].shape[1] if layers else 0} outputs, "
+            f"the manifest lists {n_out} filters."
+        )
+    return PhotometryEmulator(
+        layers=tuple(layers), **arrays, dx=float(man["dx"]),
+        input_names=tuple(man["input_names"]), param_names=tuple(man["param_names"]),
+        input_shapes=tuple(tuple(sh) for sh in man["input_shapes"]),
+        filter_names=tuple(man["filters"]), name=str(man.get("name", "")),
+    )  # fmt: skip
