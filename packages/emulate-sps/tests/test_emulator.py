@@ -151,3 +151,12 @@ def test_cli_validate_writes_report_and_plot(trained, tmp_path):
     report = json.loads((tmp_path / "r" / "report.json").read_text())
     assert report["bands"] == acc["bands"]
     assert (tmp_path / "r" / "residuals.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_measured_error_travels_with_the_weights(trained):
+    root, em, _, acc = trained
+    assert np.all(np.asarray(em.error_mag) == 0.0)  # freshly trained: not yet measured
+    loaded = emulate_sps.load_emulator(root / "em")
+    p68 = np.array([acc["bands"][b]["p68"] for b in em.filter_names])
+    np.testing.assert_allclose(np.asarray(loaded.error_mag), p68, rtol=1e-6)
+    np.testing.assert_allclose(np.asarray(loaded.flux_error_frac), p68 * np.log(10) / 2.5, rtol=1e-6)

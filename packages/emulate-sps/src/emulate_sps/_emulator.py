@@ -11,13 +11,15 @@ band-shifted luminosity: smooth in every parameter except where lines and breaks
 band edges. Bands far below the brightest one carry no information at any realistic
 signal-to-noise (e.g. blue bands below the Lyman break at high z, whose flux is exactly
 zero): targets are capped at ``min_b(y_b) + CAP_MAG`` (10 mag, a flux ratio of 1e-4) per
-galaxy, and the emulator's output is capped the same way (a smooth minimum, so gradients
-stay finite). Log mass is added analytically: ``m_b(log_mass) = m_b(0) - 2.5 log_mass``.
+galaxy; at capped entries the loss only penalises predictions brighter than the cap
+(a one-sided square), and the emulator's output is capped the same way (a smooth minimum,
+so gradients stay finite). Outputs are standardised with the mean and spread of their
+uncapped values. One extra output is the surviving mass fraction (as -2.5 log10). Log mass is added analytically: ``m_b(log_mass) = m_b(0) - 2.5 log_mass``.
 
 Inputs: the engine parameters other than ``log_mass`` and those the training set holds
 fixed (``sigma_kms``), with ``z`` as ``ln(1 + z)``, standardised with the training set's
 mean and spread. Network: a multilayer perceptron with SiLU activations (smooth: no kinks
-for gradient-based samplers), outputs standardised per band. Training: Adam with a cosine
+for gradient-based samplers). Training: Adam with a cosine
 learning-rate schedule, mean squared error, early stopping on a validation split (the best
 validation epoch is kept). Inference is plain jax.numpy on the stored arrays (one matrix
 product per layer), so an emulator is a pytree argument of jitted functions like a
@@ -85,6 +87,8 @@ class PhotometryEmulator:
         y_mean, y_scale: of the (capped) targets.
         lo, hi: box of the training prior per input (``z`` as itself, not ln(1+z)).
         lndl_table: ``ln(D_L / Mpc)`` on ``ln(1 + z) = k * dx``, ``k = 0 .. n - 1``.
+        error_mag: (n_bands,) measured emulator error per band, the 68th percentile of
+            |delta mag| on the held-out test set (from the manifest; zeros if unmeasured).
         dx: spacing of that table (static).
         input_names: engine parameters fed to the network, in order (static).
         input_shapes: their shapes for one galaxy (static; ``()`` for scalars).
@@ -101,6 +105,7 @@ class PhotometryEmulator:
     lo: jax.Array
     hi: jax.Array
     lndl_table: jax.Array
+    error_mag: jax.Array
     dx: float = dataclasses.field(metadata={"static": True})
     input_names: tuple[str, ...] = dataclasses.field(metadata={"static": True})
     input_shapes: tuple[tuple[int, ...], ...] = dataclasses.field(metadata={"static": True})
@@ -111,6 +116,15 @@ class PhotometryEmulator:
     @property
     def n_filters(self) -> int:
         return len(self.filter_names)
+
+    @property
+    def flux_error_frac(self) -> jax.Array:
+        """(n_bands,) fractional flux error of the emulator (``error_mag * ln(10) / 2.5``).
+
+        Add it to the observational variance of a fit, e.g. ``noise_floor =
+        jnp.hypot(0.05, em.flux_error_frac)`` in ``sedcore.photometry_loglike``.
+        """
+        return self.error_mag * (math.log(10.0) / 2.5)
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -175,6 +189,12 @@ def _soft_cap(y: jax.Array) -> jax.Array:
     floor = jnp.min(y) + CAP_MAG
     s = _CAP_SOFTNESS
     return floor - s * jax.nn.softplus((floor - y) / s)
+
+
+def _loss(pred, target, capped):
+    """Mean squared error; at capped entries only predictions brighter than the cap count."""
+    err = jnp.where(capped, jnp.minimum(pred - target, 0.0), pred - target)
+    return jnp.mean(err**2)
 
 
 def _network(layers, x):
@@ -338,14 +358,19 @@ def train_photometry_emulator(
 
     lndl, dx = _z_table(sedcore.PLANCK18, recipe.z_max)
     mags = np.asarray(data["mag_ab"], np.float64)
-    y = _cap_np(mags - _mag_offset(lndl, dx, x_raw["z"])[:, None])
+    y_raw = mags - _mag_offset(lndl, dx, x_raw["z"])[:, None]
+    y = _cap_np(y_raw)
+    capped = y_raw > y  # at the cap: only "at least this faint" is asked of the network
     # One more output: the surviving mass fraction, as -2.5 log10 (a "magnitude", never capped).
     y = np.concatenate([y, -2.5 * np.log10(np.asarray(data["surviving_frac"], np.float64))[:, None]], axis=1)
     ok = np.all(np.isfinite(y), axis=1) & np.all(np.isfinite(x), axis=1)
     x, y = x[ok], y[ok]
+    capped = np.concatenate([capped[ok], np.zeros((int(ok.sum()), 1), bool)], axis=1)
     train, val = _split(x.shape[0], val_frac, seed)
     x_mean, x_scale = x[train].mean(0), x[train].std(0) + 1e-12
-    y_mean, y_scale = y[train].mean(0), y[train].std(0) + 1e-12
+    # Per-output scale from the uncapped values (capped ones would inflate it).
+    free = np.where(capped[train], np.nan, y[train])
+    y_mean, y_scale = np.nanmean(free, axis=0), np.nanstd(free, axis=0) + 1e-6
     xs = ((x - x_mean) / x_scale).astype(np.float32)
     ys = ((y - y_mean) / y_scale).astype(np.float32)
 
@@ -372,20 +397,20 @@ def train_photometry_emulator(
     optimizer = nnx.Optimizer(model, optax.adam(schedule), wrt=nnx.Param)
 
     @nnx.jit
-    def step(model, optimizer, xb, yb):
+    def step(model, optimizer, xb, yb, cb):
         def loss_fn(m):
-            return jnp.mean((m(xb) - yb) ** 2)
+            return _loss(m(xb), yb, cb)
 
         loss, grads = nnx.value_and_grad(loss_fn)(model)
         optimizer.update(model, grads)
         return loss
 
     @nnx.jit
-    def val_loss(model, xv, yv):
-        return jnp.mean((model(xv) - yv) ** 2)
+    def val_loss(model, xv, yv, cv):
+        return _loss(model(xv), yv, cv)
 
     rng = np.random.default_rng(seed + 1)
-    xv, yv = jnp.asarray(xs[val]), jnp.asarray(ys[val])
+    xv, yv, cv = jnp.asarray(xs[val]), jnp.asarray(ys[val]), jnp.asarray(capped[val])
     best, best_state, best_epoch, history = np.inf, None, -1, []
     t0 = time.perf_counter()
     bar = tqdm(range(epochs), unit="epoch", desc="train photometry emulator", disable=not progress)
@@ -394,9 +419,10 @@ def train_photometry_emulator(
         losses = []
         for s in range(steps_per_epoch):
             idx = perm[s * batch_size : (s + 1) * batch_size]
-            losses.append(step(model, optimizer, jnp.asarray(xs[idx]), jnp.asarray(ys[idx])))
+            losses.append(step(model, optimizer, jnp.asarray(xs[idx]), jnp.asarray(ys[idx]),
+                               jnp.asarray(capped[idx])))  # fmt: skip
         tl = float(np.mean([float(v) for v in losses]))
-        vl = float(val_loss(model, xv, yv))
+        vl = float(val_loss(model, xv, yv, cv))
         history.append((epoch, tl, vl))
         if vl < best:
             best, best_epoch = vl, epoch
@@ -428,7 +454,8 @@ def train_photometry_emulator(
         x_mean=jnp.asarray(x_mean, jnp.float32), x_scale=jnp.asarray(x_scale, jnp.float32),
         y_mean=jnp.asarray(y_mean, jnp.float32), y_scale=jnp.asarray(y_scale, jnp.float32),
         lo=jnp.asarray(lo, jnp.float32), hi=jnp.asarray(hi, jnp.float32),
-        lndl_table=jnp.asarray(lndl, jnp.float32), dx=float(dx),
+        lndl_table=jnp.asarray(lndl, jnp.float32),
+        error_mag=jnp.zeros((len(man["filters"]),), jnp.float32), dx=float(dx),
         input_names=input_names, param_names=param_names,
         input_shapes=tuple(tuple(np.shape(x_raw[n])[1:]) for n in input_names),
         filter_names=tuple(man["filters"]), name=name,
@@ -628,8 +655,11 @@ def load_emulator(name_or_path: str | os.PathLike) -> PhotometryEmulator:
             f"load_emulator: {wfile} has {layers[-1][0].shape[1] if layers else 0} outputs, "
             f"the manifest lists {n_out} filters."
         )
+    bands = man.get("accuracy", {}).get("bands", {})
+    error_mag = [float(bands.get(b, {}).get("p68", 0.0)) for b in man["filters"]]
     return PhotometryEmulator(
-        layers=tuple(layers), **arrays, dx=float(man["dx"]),
+        layers=tuple(layers), **arrays, error_mag=jnp.asarray(error_mag, jnp.float32),
+        dx=float(man["dx"]),
         input_names=tuple(man["input_names"]), param_names=tuple(man["param_names"]),
         input_shapes=tuple(tuple(sh) for sh in man["input_shapes"]),
         filter_names=tuple(man["filters"]), name=str(man.get("name", "")),
