@@ -72,3 +72,28 @@ def test_cli_nebular_photometry_equals_the_engine(tmp_path):
     stars = Table.read(without)
     boost = -2.5 * np.log10(flux / np.stack([stars[f"maggies_{b}"] for b in BANDS], axis=1))
     assert boost[0, 0] < -0.05 and boost[1, 1] < -0.05
+
+
+@pytest.mark.slow
+def test_engine_with_the_nebular_emulator_matches_the_exact_model():
+    # The shipped emulator plugs into the engine unchanged (same protocol). The stellar part
+    # is identical, so band fluxes can differ by at most the emulator's error on the
+    # nebular light: bounded by the 95th percentile of its strong-line error at the grid
+    # nodes (from its manifest), which is larger than its continuum error.
+    import json
+    from pathlib import Path
+
+    emu = sedcore.load_nebular_model("cloudy_v25")
+    assert isinstance(emu, emulate_neb.NebularEmulator)
+    manifest = json.loads((Path(emulate_neb.__file__).parent / "weights" / "cloudy_v25" / "manifest.json").read_text())
+    p95 = manifest["accuracy"]["all_nodes"]["lines_strong"]["p95"]
+    grid = emulate_sps.load_ssp_grid("bc03")
+    sfh = sfh_priors.DelayedTau(age_max_yr=1.4e10)
+    bands = ["sdss_r0", "jwst_f150w", "jwst_f200w", "jwst_f444w"]
+    exact = emulate_sps.SynthesisConfig.create(grid, sfh, bands, z_max=8.0, nebular=sedcore.load_nebular_model("cloudy"))
+    emulated = emulate_sps.SynthesisConfig.create(grid, sfh, bands, z_max=8.0, nebular=emu)
+    rows = {**{k: v for k, v in ROWS.items()}, "z": [0.1, 6.0]}
+    batch = {k: jnp.asarray(v, dtype=jnp.float32) for k, v in rows.items()}
+    run = jax.jit(jax.vmap(emulate_sps.photometry, in_axes=(None, 0)))
+    a, b = np.asarray(run(exact, batch)), np.asarray(run(emulated, batch))
+    assert np.all(np.abs(b / a - 1.0) <= p95)

@@ -91,8 +91,123 @@ def _float_array(x: ArrayLike, dtype) -> jax.Array:
     return arr
 
 
+class _NebularInputChecks:
+    """Input checks shared by the exact model and the emulator (eager where concrete).
+
+    Needs ``dtype``, ``name``, ``log_zsol``, ``log_u`` (the axes whose ends bound the gas
+    parameters), ``line_wave_aa``, ``line_names`` and ``line_window_px``; ``_window_hint``
+    says how to rebuild the model with a wider line window.
+    """
+
+    _window_hint = "ExactNebularModel(grid, line_window_px={n})"
+
+    # -- input checks (eager where concrete) -------------------------------------------
+    def _scalar(self, x, name: str, *, allow_neg_inf: bool = False) -> jax.Array:
+        arr = _float_array(x, self.dtype)
+        if arr.ndim != 0:
+            raise ValueError(
+                f"{name} must be a scalar (one object per call); got shape {arr.shape}. "
+                "Batch with jax.vmap."
+            )
+        value = _concrete(arr)
+        if value is not None:
+            ok = np.isfinite(value) or (allow_neg_inf and value == -np.inf)
+            if not ok:
+                raise ValueError(f"{name} must be finite; got {value.item()!r}.")
+        return arr
+
+    def _check_gas(self, log_zsol, log_u, sigma_kms):
+        log_z = self._scalar(log_zsol, "log_zsol")
+        log_u_ = self._scalar(log_u, "log_u")
+        sigma = self._scalar(sigma_kms, "sigma_kms")
+        for name, arr, axis in (("log_zsol", log_z, self.log_zsol), ("log_u", log_u_, self.log_u)):
+            value = _concrete(arr)
+            if value is None:
+                continue
+            lo, hi = float(axis[0]), float(axis[-1])
+            # Tolerance of float32 rounding of the nodes themselves.
+            tol = 1e-6 * max(1.0, abs(lo), abs(hi))
+            if not (lo - tol <= float(value) <= hi + tol):
+                raise ValueError(
+                    f"{name}={float(value)!r} is outside the nebular grid {self.name!r} "
+                    f"[{lo:.4g}, {hi:.4g}]; the grid is not extrapolated. Constrain the "
+                    "parameter to this range (under jit it would be clipped to the edge)."
+                )
+        value = _concrete(sigma)
+        if value is not None and value < 0:
+            raise ValueError(f"sigma_kms must be >= 0 km/s; got {value.item()!r}.")
+        return log_z, log_u_, sigma
+
+    def _check_population(self, log_age_yr, mass_formed_msun):
+        log_age = _float_array(log_age_yr, self.dtype)
+        mass = _float_array(mass_formed_msun, self.dtype)
+        if log_age.ndim != 1:
+            raise ValueError(
+                f"log_age_yr must be 1-d (n_age,) log10 SSP ages in yr; got shape {log_age.shape}"
+            )
+        if mass.shape != log_age.shape:
+            raise ValueError(
+                f"mass_formed_msun must have the shape of log_age_yr {log_age.shape} (mass "
+                f"formed per SSP age bin, M_sun); got {mass.shape}"
+            )
+        ages = _concrete(log_age)
+        if ages is not None and (np.isnan(ages).any() or (ages == np.inf).any()):
+            raise ValueError("log_age_yr must be log10 ages in yr (finite, or -inf for age 0).")
+        m = _concrete(mass)
+        if m is not None and not (np.isfinite(m).all() and (m >= 0).all()):
+            bad = np.flatnonzero(~(np.isfinite(m) & (m >= 0)))[0]
+            raise ValueError(
+                f"mass_formed_msun must be finite and >= 0 M_sun; index {bad} is {m[bad]!r}."
+            )
+        return log_age, mass
+
+    def _check_wave(self, wave_aa) -> jax.Array:
+        wave = _float_array(wave_aa, self.dtype)
+        if wave.ndim != 1 or wave.shape[0] < 2:
+            raise ValueError(
+                f"wave_aa must be a 1-d array of at least 2 rest-frame wavelengths in Angstrom; "
+                f"got shape {wave.shape}"
+            )
+        w = _concrete(wave)
+        if w is not None:
+            if not (np.isfinite(w).all() and (w > 0).all()):
+                raise ValueError("wave_aa must be finite and > 0 Angstrom.")
+            if not (np.diff(w) > 0).all():
+                i = int(np.flatnonzero(np.diff(w) <= 0)[0])
+                raise ValueError(
+                    f"wave_aa must be strictly increasing; wave_aa[{i + 1}]={w[i + 1]!r} does not "
+                    f"exceed wave_aa[{i}]={w[i]!r}."
+                )
+        return wave
+
+    def _check_window(self, wave: jax.Array, sigma: jax.Array) -> None:
+        w, s, lw = _concrete(wave), _concrete(sigma), _concrete(self.line_wave_aa)
+        if w is None or s is None or lw is None:
+            return
+        edges = _np_pixel_edges(np.asarray(w, dtype=np.float64))
+        lw = np.asarray(lw, dtype=np.float64)
+        sig = lw * float(s) / C_KMS
+        centre = np.searchsorted(edges, lw)
+        lo = np.searchsorted(edges, lw - _WINDOW_NSIGMA * sig)
+        hi = np.searchsorted(edges, lw + _WINDOW_NSIGMA * sig)
+        inside = (lw > edges[0]) & (lw < edges[-1])
+        # The window spans edges centre-H-1 ... centre+H; reaching past the grid is fine.
+        need_lo = np.where(lo > 0, centre - lo, 0)
+        need_hi = np.where(hi < edges.size, hi - centre, 0)
+        need = np.maximum(need_lo, need_hi)
+        need = np.where(inside, need, 0)
+        if need.max(initial=0) > self.line_window_px:
+            i = int(np.argmax(need))
+            raise ValueError(
+                f"sigma_kms={float(s):g} is too broad for line_window_px={self.line_window_px} on "
+                f"this wavelength grid: line {self.line_names[i]!r} at {lw[i]:.6g} A needs "
+                f"{int(need[i])} pixels on a side to reach +-{_WINDOW_NSIGMA:g} sigma. Build the "
+                f"model with {self._window_hint.format(n=int(need.max()))} or more."
+            )
+
+
 @jax.tree_util.register_pytree_node_class
-class ExactNebularModel:
+class ExactNebularModel(_NebularInputChecks):
     """Exact (interpolated) nebular model of a `NebularGrid`; implements sedcore.NebularModel.
 
     A JAX pytree: pass it as an argument of jitted functions (closing over it would embed
@@ -307,110 +422,6 @@ class ExactNebularModel:
         age = self._scalar(log_age_yr, "log_age_yr", allow_neg_inf=True)
         log_z, log_u_, _ = self._check_gas(log_zsol, log_u, 0.0)
         return _continuum_grid_kernel(self, age[None], jnp.ones((1,), self.dtype), log_z, log_u_)
-
-    # -- input checks (eager where concrete) -------------------------------------------
-    def _scalar(self, x, name: str, *, allow_neg_inf: bool = False) -> jax.Array:
-        arr = _float_array(x, self.dtype)
-        if arr.ndim != 0:
-            raise ValueError(
-                f"{name} must be a scalar (one object per call); got shape {arr.shape}. "
-                "Batch with jax.vmap."
-            )
-        value = _concrete(arr)
-        if value is not None:
-            ok = np.isfinite(value) or (allow_neg_inf and value == -np.inf)
-            if not ok:
-                raise ValueError(f"{name} must be finite; got {value.item()!r}.")
-        return arr
-
-    def _check_gas(self, log_zsol, log_u, sigma_kms):
-        log_z = self._scalar(log_zsol, "log_zsol")
-        log_u_ = self._scalar(log_u, "log_u")
-        sigma = self._scalar(sigma_kms, "sigma_kms")
-        for name, arr, axis in (("log_zsol", log_z, self.log_zsol), ("log_u", log_u_, self.log_u)):
-            value = _concrete(arr)
-            if value is None:
-                continue
-            lo, hi = float(axis[0]), float(axis[-1])
-            # Tolerance of float32 rounding of the nodes themselves.
-            tol = 1e-6 * max(1.0, abs(lo), abs(hi))
-            if not (lo - tol <= float(value) <= hi + tol):
-                raise ValueError(
-                    f"{name}={float(value)!r} is outside the nebular grid {self.name!r} "
-                    f"[{lo:.4g}, {hi:.4g}]; the grid is not extrapolated. Constrain the "
-                    "parameter to this range (under jit it would be clipped to the edge)."
-                )
-        value = _concrete(sigma)
-        if value is not None and value < 0:
-            raise ValueError(f"sigma_kms must be >= 0 km/s; got {value.item()!r}.")
-        return log_z, log_u_, sigma
-
-    def _check_population(self, log_age_yr, mass_formed_msun):
-        log_age = _float_array(log_age_yr, self.dtype)
-        mass = _float_array(mass_formed_msun, self.dtype)
-        if log_age.ndim != 1:
-            raise ValueError(
-                f"log_age_yr must be 1-d (n_age,) log10 SSP ages in yr; got shape {log_age.shape}"
-            )
-        if mass.shape != log_age.shape:
-            raise ValueError(
-                f"mass_formed_msun must have the shape of log_age_yr {log_age.shape} (mass "
-                f"formed per SSP age bin, M_sun); got {mass.shape}"
-            )
-        ages = _concrete(log_age)
-        if ages is not None and (np.isnan(ages).any() or (ages == np.inf).any()):
-            raise ValueError("log_age_yr must be log10 ages in yr (finite, or -inf for age 0).")
-        m = _concrete(mass)
-        if m is not None and not (np.isfinite(m).all() and (m >= 0).all()):
-            bad = np.flatnonzero(~(np.isfinite(m) & (m >= 0)))[0]
-            raise ValueError(
-                f"mass_formed_msun must be finite and >= 0 M_sun; index {bad} is {m[bad]!r}."
-            )
-        return log_age, mass
-
-    def _check_wave(self, wave_aa) -> jax.Array:
-        wave = _float_array(wave_aa, self.dtype)
-        if wave.ndim != 1 or wave.shape[0] < 2:
-            raise ValueError(
-                f"wave_aa must be a 1-d array of at least 2 rest-frame wavelengths in Angstrom; "
-                f"got shape {wave.shape}"
-            )
-        w = _concrete(wave)
-        if w is not None:
-            if not (np.isfinite(w).all() and (w > 0).all()):
-                raise ValueError("wave_aa must be finite and > 0 Angstrom.")
-            if not (np.diff(w) > 0).all():
-                i = int(np.flatnonzero(np.diff(w) <= 0)[0])
-                raise ValueError(
-                    f"wave_aa must be strictly increasing; wave_aa[{i + 1}]={w[i + 1]!r} does not "
-                    f"exceed wave_aa[{i}]={w[i]!r}."
-                )
-        return wave
-
-    def _check_window(self, wave: jax.Array, sigma: jax.Array) -> None:
-        w, s, lw = _concrete(wave), _concrete(sigma), _concrete(self.line_wave_aa)
-        if w is None or s is None or lw is None:
-            return
-        edges = _np_pixel_edges(np.asarray(w, dtype=np.float64))
-        lw = np.asarray(lw, dtype=np.float64)
-        sig = lw * float(s) / C_KMS
-        centre = np.searchsorted(edges, lw)
-        lo = np.searchsorted(edges, lw - _WINDOW_NSIGMA * sig)
-        hi = np.searchsorted(edges, lw + _WINDOW_NSIGMA * sig)
-        inside = (lw > edges[0]) & (lw < edges[-1])
-        # The window spans edges centre-H-1 ... centre+H; reaching past the grid is fine.
-        need_lo = np.where(lo > 0, centre - lo, 0)
-        need_hi = np.where(hi < edges.size, hi - centre, 0)
-        need = np.maximum(need_lo, need_hi)
-        need = np.where(inside, need, 0)
-        if need.max(initial=0) > self.line_window_px:
-            i = int(np.argmax(need))
-            raise ValueError(
-                f"sigma_kms={float(s):g} is too broad for line_window_px={self.line_window_px} on "
-                f"this wavelength grid: line {self.line_names[i]!r} at {lw[i]:.6g} A needs "
-                f"{int(need[i])} pixels on a side to reach +-{_WINDOW_NSIGMA:g} sigma. Build the "
-                f"model with ExactNebularModel(grid, line_window_px={int(need.max())}) or more."
-            )
 
 
 # ---------------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 
 from ._bagpipes import load_nebular_grid
+from ._emulator import NebularEmulator, load_nebular_emulator
 from ._model import ExactNebularModel
 
 __all__: list[str] = []
@@ -22,3 +23,12 @@ def cloudy_exact(
     return ExactNebularModel(
         load_nebular_grid("cloudy", cache_dir=cache_dir), line_window_px=line_window_px
     )
+
+
+def cloudy_emulator(*, line_window_px: int = 100) -> NebularEmulator:
+    """The shipped neural emulator of the Cloudy grid (``load_nebular_emulator("cloudy_v25")``).
+
+    Its domain is Z <= Z_sun (see docs/emulate-neb.md); ``line_window_px`` as for the exact
+    model.
+    """
+    return load_nebular_emulator("cloudy_v25", line_window_px=line_window_px)
