@@ -1,0 +1,96 @@
+"""pixelfit: gradient-based (NUTS) fitting of galaxy photometry with differentiable models.
+
+One object per call, batches with ``jax.vmap``: a `FitModel` (priors, the synthesis
+engine or an emulator, the likelihood) and an `Observation` (fluxes, errors, mask with
+static shapes) give a numpyro model and its log density; `sample` / `sample_batch` run
+blackjax NUTS with window adaptation; `fit_observations` fits a prepared catalog in
+vmapped batches; `to_inference_data` and `summary_table` write the results.
+"""
+
+from importlib.metadata import version as _version
+
+from ._derived import DerivedQuantities as DerivedQuantities
+from ._derived import derived_quantities as derived_quantities
+from ._diagnostics import Diagnostics as Diagnostics
+from ._diagnostics import Thresholds as Thresholds
+from ._diagnostics import diagnose as diagnose
+from ._diagnostics import ess_bulk as ess_bulk
+from ._diagnostics import ess_tail as ess_tail
+from ._diagnostics import rhat as rhat
+from ._inputs import BAND_BAD_ERROR as BAND_BAD_ERROR
+from ._inputs import BAND_BAD_FLUX as BAND_BAD_FLUX
+from ._inputs import BAND_MISSING as BAND_MISSING
+from ._inputs import ROW_BAD_BANDS as ROW_BAD_BANDS
+from ._inputs import ROW_BAD_REDSHIFT as ROW_BAD_REDSHIFT
+from ._inputs import ROW_TOO_FEW_BANDS as ROW_TOO_FEW_BANDS
+from ._inputs import PreparedObservations as PreparedObservations
+from ._inputs import prepare_observations as prepare_observations
+from ._inputs import prepare_photometry as prepare_photometry
+from ._model import FitModel as FitModel
+from ._model import Observation as Observation
+from ._model import constrain as constrain
+from ._model import default_priors as default_priors
+from ._model import engine_params_from as engine_params_from
+from ._model import log_density as log_density
+from ._model import log_likelihood as log_likelihood
+from ._model import numpyro_model as numpyro_model
+from ._model import prior_draw as prior_draw
+from ._outputs import read_inference_data as read_inference_data
+from ._outputs import summary_table as summary_table
+from ._outputs import to_inference_data as to_inference_data
+from ._outputs import write_inference_data as write_inference_data
+from ._outputs import write_summary as write_summary
+from ._run import FitResults as FitResults
+from ._run import fit_observations as fit_observations
+from ._run import posterior_quantities as posterior_quantities
+from ._sampler import Draws as Draws
+from ._sampler import SamplerSettings as SamplerSettings
+from ._sampler import initial_position as initial_position
+from ._sampler import object_keys as object_keys
+from ._sampler import sample as sample
+from ._sampler import sample_batch as sample_batch
+
+__version__ = _version("pixelfit")
+
+__all__ = [
+    "BAND_BAD_ERROR",
+    "BAND_BAD_FLUX",
+    "BAND_MISSING",
+    "DerivedQuantities",
+    "Diagnostics",
+    "Draws",
+    "FitModel",
+    "FitResults",
+    "Observation",
+    "PreparedObservations",
+    "ROW_BAD_BANDS",
+    "ROW_BAD_REDSHIFT",
+    "ROW_TOO_FEW_BANDS",
+    "SamplerSettings",
+    "Thresholds",
+    "constrain",
+    "default_priors",
+    "derived_quantities",
+    "diagnose",
+    "engine_params_from",
+    "ess_bulk",
+    "ess_tail",
+    "fit_observations",
+    "initial_position",
+    "log_density",
+    "log_likelihood",
+    "numpyro_model",
+    "object_keys",
+    "posterior_quantities",
+    "prepare_observations",
+    "prepare_photometry",
+    "prior_draw",
+    "read_inference_data",
+    "rhat",
+    "sample",
+    "sample_batch",
+    "summary_table",
+    "to_inference_data",
+    "write_inference_data",
+    "write_summary",
+]

@@ -1,0 +1,312 @@
+"""Input handling: fluxes and errors of a catalog -> masked `Observation`s plus flags.
+
+Whole-input problems raise before anything is fitted, naming the argument or band: shapes
+that do not match, bands the model does not have, duplicated bands, flux units that are
+not f_nu. Problems in single rows never raise: a NaN/inf flux or a non-finite or
+non-positive error masks that band of that row and sets its flag; a row left with fewer
+than ``min_bands`` usable bands, or (fixed redshift) without a usable redshift, is skipped
+and flagged.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from typing import Any
+
+import jax.numpy as jnp
+import numpy as np
+import sedcore
+
+from ._model import FitModel, Observation
+
+__all__ = [
+    "BAND_BAD_ERROR",
+    "BAND_BAD_FLUX",
+    "BAND_MISSING",
+    "ROW_BAD_BANDS",
+    "ROW_BAD_REDSHIFT",
+    "ROW_TOO_FEW_BANDS",
+    "PreparedObservations",
+    "prepare_observations",
+    "prepare_photometry",
+]
+
+#: Band flag bits, per object and band.
+BAND_BAD_FLUX = 1  # flux NaN or inf (or flagged bad by the catalog reader): masked
+BAND_BAD_ERROR = 2  # error NaN, inf or <= 0: masked
+BAND_MISSING = 4  # not observed (not in the input, or masked by the caller): masked
+#: Row flag bits, per object.
+ROW_BAD_BANDS = 1  # at least one band masked for a bad value (fitted without it)
+ROW_TOO_FEW_BANDS = 2  # fewer than min_bands usable bands: skipped
+ROW_BAD_REDSHIFT = 4  # fixed redshift missing, non-finite or outside [0, z_max]: skipped
+ROW_SKIP = ROW_TOO_FEW_BANDS | ROW_BAD_REDSHIFT
+
+
+@dataclasses.dataclass(frozen=True)
+class PreparedObservations:
+    """A catalog ready to fit: observations with static shapes, and what was wrong with it.
+
+    Attributes:
+        obs: `Observation` with a leading object axis: fluxes, errors, mask of shape
+            (n_obj, 1, n_bands) in the model's band order, redshift (n_obj,).
+        ids: (n_obj,) object identifiers (row numbers when none were given).
+        band_names: the model's bands, in column order.
+        band_flags: (n_obj, n_bands) uint8, bits `BAND_BAD_FLUX`, `BAND_BAD_ERROR`,
+            `BAND_MISSING`.
+        row_flags: (n_obj,) uint8, bits `ROW_BAD_BANDS`, `ROW_TOO_FEW_BANDS`,
+            `ROW_BAD_REDSHIFT`.
+        min_bands: the least number of usable bands for a row to be fitted.
+    """
+
+    obs: Observation
+    ids: np.ndarray
+    band_names: tuple[str, ...]
+    band_flags: np.ndarray
+    row_flags: np.ndarray
+    min_bands: int
+
+    def __len__(self) -> int:
+        return int(self.row_flags.shape[0])
+
+    @property
+    def n_bands_used(self) -> np.ndarray:
+        """(n_obj,) usable bands per object."""
+        return np.asarray(self.obs.mask).sum(axis=(1, 2))
+
+    @property
+    def fitted(self) -> np.ndarray:
+        """(n_obj,) bool, rows that will be fitted (not skipped)."""
+        return (self.row_flags & ROW_SKIP) == 0
+
+    def __repr__(self) -> str:
+        n = len(self)
+        return (
+            f"PreparedObservations(n_obj={n}, bands={self.band_names}, "
+            f"fitted={int(self.fitted.sum())}, skipped={n - int(self.fitted.sum())}, "
+            f"with_bad_bands={int(((self.row_flags & ROW_BAD_BANDS) != 0).sum())})"
+        )
+
+
+def _to_maggies(values: Any, name: str) -> np.ndarray:
+    """Plain arrays are maggies; astropy quantities in f_nu units are converted."""
+    unit = getattr(values, "unit", None)
+    if unit is None:
+        return np.asarray(values, dtype=np.float64)
+    import astropy.units as u
+
+    unit = u.Unit(unit)
+    if unit == u.dimensionless_unscaled:
+        return np.asarray(getattr(values, "value", values), dtype=np.float64)
+    if isinstance(unit, (u.MagUnit, u.DexUnit)) or unit.physical_type == "dimensionless":
+        raise ValueError(
+            f"{name} has unit {unit}, a magnitude (or logarithmic) unit, not a flux; convert "
+            "AB magnitudes with sedcore.ab_to_maggies and errors with "
+            "sedcore.magerr_to_maggies_err."
+        )
+    quantity = u.Quantity(values)
+    try:
+        jy = quantity.to_value(u.Jy, equivalencies=u.zero_point_flux(sedcore.MAGGIE_JY * u.Jy))
+    except u.UnitConversionError:
+        raise ValueError(
+            f"{name} has unit {unit}, which is not a flux density per unit frequency (f_nu); "
+            "give maggies, Jy (or uJy, nJy...) or erg/s/cm2/Hz. Convert f_lambda with "
+            "sedcore.flam_to_fnu first."
+        ) from None
+    return np.asarray(jy, dtype=np.float64) / sedcore.MAGGIE_JY
+
+
+def prepare_observations(
+    fit: FitModel,
+    flux_maggies: Any,
+    flux_err_maggies: Any,
+    *,
+    bands: Sequence[str] | None = None,
+    redshift: Any = None,
+    mask: Any = None,
+    ids: Any = None,
+    min_bands: int = 3,
+) -> PreparedObservations:
+    """Check a catalog against the model and turn it into masked observations with flags.
+
+    Args:
+        fit: the `FitModel` (its bands, redshift range and whether z is free).
+        flux_maggies: (n_obj, n_bands) or (n_bands,) fluxes; maggies, or an astropy
+            quantity in any f_nu unit (Jy, uJy, erg/s/cm2/Hz, nanomaggy...). Negative
+            fluxes are valid measurements and are kept.
+        flux_err_maggies: 1-sigma errors, same shape and units.
+        bands: the band of each column (names of ``fit.band_names``, any order, a
+            subset allowed: bands of the model not given are masked). Default: exactly
+            ``fit.band_names``.
+        redshift: scalar or (n_obj,); required when the redshift is fixed (rows whose
+            value is NaN, negative or above ``config.z_max`` are skipped and flagged);
+            ignored by the fit when it is free.
+        mask: optional bool, same shape as the fluxes, True = observed; False bands are
+            masked and flagged `BAND_MISSING`.
+        ids: optional (n_obj,) identifiers.
+        min_bands: rows with fewer usable bands are skipped (default 3).
+
+    Returns:
+        `PreparedObservations`.
+
+    Raises:
+        ValueError: naming the argument or band, for whole-input problems.
+    """
+    flux = _to_maggies(flux_maggies, "flux_maggies")
+    err = _to_maggies(flux_err_maggies, "flux_err_maggies")
+    if flux.ndim == 1:
+        flux = flux[None]
+        if err.ndim == 1:
+            err = err[None]
+    if flux.ndim != 2:
+        raise ValueError(
+            f"flux_maggies must have shape (n_obj, n_bands) or (n_bands,); got {flux.shape}."
+        )
+    if err.shape != flux.shape:
+        raise ValueError(
+            f"flux_err_maggies has shape {err.shape} but flux_maggies has {flux.shape}; give "
+            "one error per flux."
+        )
+    n_obj, n_in = flux.shape
+    model_bands = fit.band_names
+    if bands is None:
+        bands = model_bands
+    bands = [str(b) for b in bands]
+    if len(bands) != n_in:
+        raise ValueError(
+            f"bands names {len(bands)} bands but the fluxes have {n_in} columns; give one band "
+            "name per column, in column order."
+        )
+    dup = sorted({b for b in bands if bands.count(b) > 1})
+    if dup:
+        raise ValueError(f"bands lists {dup} more than once; each column must be a different band.")
+    unknown = [b for b in bands if b not in model_bands]
+    if unknown:
+        raise ValueError(
+            f"band(s) {unknown} are not in the model; the model's config was built for "
+            f"{list(model_bands)}. Rebuild the SynthesisConfig with these filters or drop the "
+            "columns."
+        )
+    if min_bands < 1:
+        raise ValueError(f"min_bands must be >= 1; got {min_bands}.")
+    if mask is None:
+        given = np.ones_like(flux, dtype=bool)
+    else:
+        given = np.asarray(mask)
+        if given.dtype != np.bool_:
+            raise TypeError(
+                f"mask must be boolean (True = observed), got dtype {given.dtype}; pass "
+                "mask.astype(bool)."
+            )
+        if given.ndim == 1:
+            given = given[None]
+        if given.shape != flux.shape:
+            raise ValueError(f"mask has shape {given.shape} but flux_maggies has {flux.shape}.")
+
+    n_bands = len(model_bands)
+    columns = [bands.index(b) if b in bands else -1 for b in model_bands]
+    out_flux = np.full((n_obj, n_bands), np.nan)
+    out_err = np.full((n_obj, n_bands), np.nan)
+    observed = np.zeros((n_obj, n_bands), dtype=bool)
+    for j, c in enumerate(columns):
+        if c >= 0:
+            out_flux[:, j] = flux[:, c]
+            out_err[:, j] = err[:, c]
+            observed[:, j] = given[:, c]
+    band_flags = np.zeros((n_obj, n_bands), dtype=np.uint8)
+    band_flags[~observed] |= BAND_MISSING
+    bad_flux = observed & ~np.isfinite(out_flux)
+    with np.errstate(invalid="ignore"):
+        bad_err = observed & ~(np.isfinite(out_err) & (out_err > 0))
+    band_flags[bad_flux] |= BAND_BAD_FLUX
+    band_flags[bad_err] |= BAND_BAD_ERROR
+    use = observed & ~bad_flux & ~bad_err
+
+    row_flags = np.zeros(n_obj, dtype=np.uint8)
+    row_flags[np.any(bad_flux | bad_err, axis=1)] |= ROW_BAD_BANDS
+    row_flags[use.sum(axis=1) < min_bands] |= ROW_TOO_FEW_BANDS
+
+    if redshift is None:
+        if not fit.free_redshift:
+            raise ValueError(
+                "redshift is required: the model's redshift is fixed to each object's "
+                "(FitModel.create(..., z_prior=...) makes it free)."
+            )
+        z = np.full(n_obj, np.nan)
+    else:
+        z = np.broadcast_to(np.asarray(redshift, dtype=np.float64), (n_obj,)).copy()
+        if np.asarray(redshift).ndim > 1 or np.asarray(redshift).size not in (1, n_obj):
+            raise ValueError(
+                f"redshift must be a scalar or have shape ({n_obj},); got "
+                f"{np.asarray(redshift).shape}."
+            )
+    if not fit.free_redshift:
+        with np.errstate(invalid="ignore"):
+            bad_z = ~(np.isfinite(z) & (z >= 0) & (z <= fit.config.z_max))
+        row_flags[bad_z] |= ROW_BAD_REDSHIFT
+
+    if ids is None:
+        ids = np.arange(n_obj)
+    ids = np.asarray(ids)
+    if ids.shape != (n_obj,):
+        raise ValueError(f"ids must have shape ({n_obj},); got {ids.shape}.")
+
+    dtype = fit.config.log_age_yr.dtype
+    obs = Observation(
+        flux_maggies=jnp.asarray(out_flux[:, None, :], dtype=dtype),
+        flux_err_maggies=jnp.asarray(out_err[:, None, :], dtype=dtype),
+        mask=jnp.asarray(use[:, None, :]),
+        redshift=jnp.asarray(np.where(np.isfinite(z), z, np.nan), dtype=dtype),
+    )
+    return PreparedObservations(
+        obs=obs,
+        ids=ids,
+        band_names=tuple(model_bands),
+        band_flags=band_flags,
+        row_flags=row_flags,
+        min_bands=int(min_bands),
+    )
+
+
+def prepare_photometry(
+    fit: FitModel, photometry: sedcore.Photometry, *, min_bands: int = 3
+) -> PreparedObservations:
+    """`prepare_observations` for a ``sedcore.Photometry`` (e.g. from ``read_photometry``).
+
+    Its band names, mask, redshifts and ids are used; bands the reader flagged as bad
+    input are flagged `BAND_BAD_FLUX`.
+
+    Args:
+        fit: the `FitModel`.
+        photometry: a ``sedcore.Photometry`` of shape (n_obj, n_bands) or (n_bands,).
+        min_bands: rows with fewer usable bands are skipped (default 3).
+
+    Returns:
+        `PreparedObservations`.
+    """
+    if not isinstance(photometry, sedcore.Photometry):
+        raise TypeError(
+            f"photometry must be a sedcore.Photometry; got {type(photometry).__name__}. For "
+            "plain arrays use prepare_observations."
+        )
+    flux = np.atleast_2d(np.asarray(photometry.flux_maggies, dtype=np.float64))
+    err = np.atleast_2d(np.asarray(photometry.flux_err_maggies, dtype=np.float64))
+    mask = np.atleast_2d(np.asarray(photometry.mask))
+    bad = np.atleast_2d(np.asarray(photometry.bad_input))
+    redshift = (
+        None if photometry.redshift is None else np.atleast_1d(np.asarray(photometry.redshift))
+    )
+    ids = None if photometry.id is None else np.atleast_1d(np.asarray(photometry.id))
+    # Bands the reader masked for bad values: pass them as non-finite so they are flagged.
+    flux = np.where(bad, np.nan, flux)
+    prepared = prepare_observations(
+        fit,
+        flux,
+        err,
+        bands=photometry.band_names,
+        redshift=redshift,
+        mask=mask | bad,
+        ids=ids,
+        min_bands=min_bands,
+    )
+    return prepared
