@@ -55,3 +55,16 @@ def test_against_arviz_directly():
         assert pixelfit.rhat(x)[i] == az.rhat(x[i], method="rank")
         assert pixelfit.ess_bulk(x)[i] == az.ess(x[i], method="bulk")
         assert pixelfit.ess_tail(x)[i] == az.ess(x[i], method="tail")
+
+
+def test_vector_parameters_are_diagnosed_per_element():
+    # A continuity SFH's ratios come as (n_obj, n_chains, n_draws, 6): each element counts
+    # as its own parameter, so one stuck element fails the object.
+    rng = np.random.default_rng(2)
+    ratios = np.stack([chains(rng, 2) for _ in range(6)], axis=-1)
+    draws = {"log_mass": chains(rng, 2), "sfh_log_sfr_ratios": ratios}
+    none = np.zeros((2, 4, 500), bool)
+    assert pixelfit.diagnose(draws, none).fit_ok.all()
+    ratios[1, 0, :, 4] += 3.0  # element 4, chain 0 of object 1 sits elsewhere
+    d = pixelfit.diagnose(draws, none)
+    assert list(d.fit_ok) == [True, False] and d.rhat_max[1] > 1.05

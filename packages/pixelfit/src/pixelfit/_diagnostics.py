@@ -116,15 +116,22 @@ def diagnose(
     """Diagnostics of a batch of fits.
 
     Args:
-        draws: ``{name: (n_obj, n_chains, n_draws)}`` scalar free parameters. A NaN
-            diagnostic (e.g. a parameter that never moved) counts as a failure.
+        draws: ``{name: (n_obj, n_chains, n_draws, ...)}`` free parameters; each element
+            of a vector parameter (e.g. the SFR ratios of a continuity SFH) is diagnosed
+            as its own scalar. A NaN diagnostic (e.g. a parameter that never moved) counts
+            as a failure.
         diverging: (n_obj, n_chains, n_draws) bool.
         thresholds: `Thresholds`.
 
     Returns:
         `Diagnostics`, one entry per object.
     """
-    stacked = np.stack([np.asarray(v, dtype=np.float64) for v in draws.values()], axis=1)
+    columns = []
+    for v in draws.values():
+        a = np.asarray(v, dtype=np.float64)
+        a = a.reshape(*a.shape[:3], -1)  # (n_obj, n_chains, n_draws, n_elements)
+        columns.extend(np.moveaxis(a, 3, 1)[:, i] for i in range(a.shape[3]))
+    stacked = np.stack(columns, axis=1)
     r = rhat(stacked)
     bulk = ess_bulk(stacked)
     tail = ess_tail(stacked)
