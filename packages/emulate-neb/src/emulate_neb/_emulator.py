@@ -50,7 +50,6 @@ from pathlib import Path
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax.typing import ArrayLike
 from sedcore import NebularEmission
 
 from ._model import AGE_TOLERANCE_DEX, _lines_on_grid, _NebularInputChecks
@@ -207,94 +206,15 @@ class NebularEmulator(_NebularInputChecks):
         """The manifest it was loaded from (domain, training, accuracy...), as a dict."""
         return json.loads(self.manifest)
 
-    # -- public API (as ExactNebularModel) ----------------------------------------------
-    def emission(
-        self,
-        wave_aa: ArrayLike,
-        log_age_yr: ArrayLike,
-        mass_formed_msun: ArrayLike,
-        log_zsol: ArrayLike,
-        log_u: ArrayLike,
-        sigma_kms: ArrayLike,
-    ) -> NebularEmission:
-        """Nebular continuum plus lines, and line luminosities, of a composite population.
+    # -- kernels behind the public methods of the base class -----------------------------
+    def _emission_impl(self, wave, log_age, mass, log_z, log_u, sigma):
+        return _emission_kernel(self, wave, log_age, mass, log_z, log_u, sigma)
 
-        Args:
-            wave_aa: (n_wave,) rest-frame vacuum wavelengths, Angstrom, strictly increasing.
-            log_age_yr: (n_age,) log10 ages of the population's SSP bins, yr (-inf: age 0).
-            mass_formed_msun: (n_age,) mass formed in each bin, M_sun (>= 0).
-            log_zsol: scalar gas metallicity log10(Z / Z_sun), within the emulator's domain.
-            log_u: scalar log10 ionization parameter, within the domain.
-            sigma_kms: scalar line velocity dispersion, km/s (>= 0).
+    def _lines_impl(self, log_age, mass, log_z, log_u):
+        return _lines_kernel(self, log_age, mass, log_z, log_u)
 
-        Returns:
-            `sedcore.NebularEmission` with ``lnu_lsun_per_hz`` (n_wave,) in L_sun/Hz and
-            ``line_lum_lsun`` (n_lines,) in L_sun.
-
-        Raises:
-            ValueError: as `ExactNebularModel.emission` (wrong shapes; for concrete values,
-                bad wavelengths, masses or ages, gas parameters outside the domain, negative
-                ``sigma_kms`` or a line window narrower than +-4 sigma).
-        """
-        wave = self._check_wave(wave_aa)
-        log_age, mass = self._check_population(log_age_yr, mass_formed_msun)
-        log_z, log_u_, sigma = self._check_gas(log_zsol, log_u, sigma_kms)
-        self._check_window(wave, sigma)
-        return _emission_kernel(self, wave, log_age, mass, log_z, log_u_, sigma)
-
-    def line_lum_lsun(
-        self,
-        log_age_yr: ArrayLike,
-        mass_formed_msun: ArrayLike,
-        log_zsol: ArrayLike,
-        log_u: ArrayLike,
-    ) -> jax.Array:
-        """Line luminosities of a composite population (no spectrum).
-
-        Args:
-            log_age_yr, mass_formed_msun, log_zsol, log_u: as in `emission`.
-
-        Returns:
-            (n_lines,) line luminosities, L_sun.
-        """
-        log_age, mass = self._check_population(log_age_yr, mass_formed_msun)
-        log_z, log_u_, _ = self._check_gas(log_zsol, log_u, 0.0)
-        return _lines_kernel(self, log_age, mass, log_z, log_u_)
-
-    def ssp_line_lum_lsun(
-        self, log_age_yr: ArrayLike, log_zsol: ArrayLike, log_u: ArrayLike
-    ) -> jax.Array:
-        """Line luminosities of one SSP, L_sun per M_sun formed.
-
-        Args:
-            log_age_yr: scalar log10 SSP age, yr.
-            log_zsol, log_u: scalar gas parameters, within the domain.
-
-        Returns:
-            (n_lines,) L_sun per M_sun formed (zero beyond ``max_age_yr``).
-        """
-        age = self._scalar(log_age_yr, "log_age_yr", allow_neg_inf=True)
-        return self.line_lum_lsun(age[None], jnp.ones((1,), self.dtype), log_zsol, log_u)
-
-    def ssp_cont_lnu_lsun_per_hz(
-        self, log_age_yr: ArrayLike, log_zsol: ArrayLike, log_u: ArrayLike
-    ) -> jax.Array:
-        """Nebular continuum (no lines) of one SSP on ``wave_aa``, L_sun/Hz per M_sun formed.
-
-        Args:
-            log_age_yr: scalar log10 SSP age, yr.
-            log_zsol, log_u: scalar gas parameters, within the domain.
-
-        Returns:
-            (n_wave,) L_sun/Hz per M_sun formed (zero beyond ``max_age_yr``).
-        """
-        age = self._scalar(log_age_yr, "log_age_yr", allow_neg_inf=True)
-        log_z, log_u_, _ = self._check_gas(log_zsol, log_u, 0.0)
-        return _continuum_kernel(self, age[None], jnp.ones((1,), self.dtype), log_z, log_u_)
-
-
-# ---------------------------------------------------------------------------------------
-# Network and kernels (inputs already checked; the caller jits).
+    def _ssp_cont_impl(self, log_age, mass, log_z, log_u):
+        return _continuum_kernel(self, log_age, mass, log_z, log_u)
 
 
 def _network(em: NebularEmulator, x: jax.Array) -> jax.Array:

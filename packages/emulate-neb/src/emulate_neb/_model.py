@@ -92,8 +92,10 @@ def _float_array(x: ArrayLike, dtype) -> jax.Array:
 
 
 class _NebularInputChecks:
-    """Input checks shared by the exact model and the emulator (eager where concrete).
+    """Input checks and public methods shared by the exact model and the emulator.
 
+    The public methods check their inputs (eagerly where concrete) and call the subclass's
+    jitted kernels through ``_emission_impl``, ``_lines_impl`` and ``_ssp_cont_impl``.
     Needs ``dtype``, ``name``, ``log_zsol``, ``log_u`` (the axes whose ends bound the gas
     parameters), ``line_wave_aa``, ``line_names`` and ``line_window_px``; ``_window_hint``
     says how to rebuild the model with a wider line window.
@@ -204,6 +206,99 @@ class _NebularInputChecks:
                 f"{int(need[i])} pixels on a side to reach +-{_WINDOW_NSIGMA:g} sigma. Build the "
                 f"model with {self._window_hint.format(n=int(need.max()))} or more."
             )
+
+    # -- public API, shared by the exact model and the emulator ------------------------
+    def emission(
+        self,
+        wave_aa: ArrayLike,
+        log_age_yr: ArrayLike,
+        mass_formed_msun: ArrayLike,
+        log_zsol: ArrayLike,
+        log_u: ArrayLike,
+        sigma_kms: ArrayLike,
+    ) -> NebularEmission:
+        """Nebular continuum plus lines, and line luminosities, of a composite population.
+
+        Args:
+            wave_aa: (n_wave,) rest-frame vacuum wavelengths, Angstrom, strictly increasing,
+                at least 2.
+            log_age_yr: (n_age,) log10 ages of the population's SSP bins, yr (any ages;
+                -inf means age 0).
+            mass_formed_msun: (n_age,) mass formed in each bin, M_sun (>= 0).
+            log_zsol: scalar gas metallicity log10(Z / Z_sun), within the model's domain.
+            log_u: scalar log10 ionization parameter, within the model's domain.
+            sigma_kms: scalar line velocity dispersion, km/s (>= 0; 0 puts each line in
+                the pixel holding its centre).
+
+        Returns:
+            `sedcore.NebularEmission` with ``lnu_lsun_per_hz`` (n_wave,) in L_sun/Hz and
+            ``line_lum_lsun`` (n_lines,) in L_sun (for the masses given).
+
+        Raises:
+            ValueError: wrong shapes; or, for concrete values, non-increasing or
+                non-positive wavelengths, negative or non-finite masses, NaN ages,
+                ``log_zsol``/``log_u`` outside the model's domain, negative ``sigma_kms`` or a line
+                window that does not reach +-4 sigma.
+        """
+        wave = self._check_wave(wave_aa)
+        log_age, mass = self._check_population(log_age_yr, mass_formed_msun)
+        log_z, log_u_, sigma = self._check_gas(log_zsol, log_u, sigma_kms)
+        self._check_window(wave, sigma)
+        return self._emission_impl(wave, log_age, mass, log_z, log_u_, sigma)
+
+    def line_lum_lsun(
+        self,
+        log_age_yr: ArrayLike,
+        mass_formed_msun: ArrayLike,
+        log_zsol: ArrayLike,
+        log_u: ArrayLike,
+    ) -> jax.Array:
+        """Line luminosities of a composite population (no spectrum; cheaper than emission).
+
+        Args:
+            log_age_yr, mass_formed_msun, log_zsol, log_u: as in `emission`.
+
+        Returns:
+            (n_lines,) line luminosities, L_sun.
+        """
+        log_age, mass = self._check_population(log_age_yr, mass_formed_msun)
+        log_z, log_u_, _ = self._check_gas(log_zsol, log_u, 0.0)
+        return self._lines_impl(log_age, mass, log_z, log_u_)
+
+    def ssp_line_lum_lsun(
+        self, log_age_yr: ArrayLike, log_zsol: ArrayLike, log_u: ArrayLike
+    ) -> jax.Array:
+        """Line luminosities of one SSP, L_sun per M_sun formed.
+
+        Args:
+            log_age_yr: scalar log10 SSP age, yr.
+            log_zsol, log_u: scalar gas parameters, within the model's domain.
+
+        Returns:
+            (n_lines,) L_sun per M_sun formed (zero beyond ``max_age_yr``).
+        """
+        age = self._scalar(log_age_yr, "log_age_yr", allow_neg_inf=True)
+        return self.line_lum_lsun(age[None], jnp.ones((1,), self.dtype), log_zsol, log_u)
+
+    def ssp_cont_lnu_lsun_per_hz(
+        self, log_age_yr: ArrayLike, log_zsol: ArrayLike, log_u: ArrayLike
+    ) -> jax.Array:
+        """Nebular continuum (no lines) of one SSP on the model's own ``wave_aa``.
+
+        Args:
+            log_age_yr: scalar log10 SSP age, yr.
+            log_zsol, log_u: scalar gas parameters, within the model's domain.
+
+        Returns:
+            (n_wave_model,) L_sun/Hz per M_sun formed (zero beyond ``max_age_yr``).
+        """
+        age = self._scalar(log_age_yr, "log_age_yr", allow_neg_inf=True)
+        log_z, log_u_, _ = self._check_gas(log_zsol, log_u, 0.0)
+        return self._ssp_cont_impl(age[None], jnp.ones((1,), self.dtype), log_z, log_u_)
+
+
+# ---------------------------------------------------------------------------------------
+# Kernels (jitted; inputs already checked). Inside a caller's jit they are inlined.
 
 
 @jax.tree_util.register_pytree_node_class
@@ -335,97 +430,15 @@ class ExactNebularModel(_NebularInputChecks):
         return self.line_log_table.dtype
 
     # -- public API --------------------------------------------------------------------
-    def emission(
-        self,
-        wave_aa: ArrayLike,
-        log_age_yr: ArrayLike,
-        mass_formed_msun: ArrayLike,
-        log_zsol: ArrayLike,
-        log_u: ArrayLike,
-        sigma_kms: ArrayLike,
-    ) -> NebularEmission:
-        """Nebular continuum plus lines, and line luminosities, of a composite population.
+    # -- kernels behind the public methods of the base class -----------------------------
+    def _emission_impl(self, wave, log_age, mass, log_z, log_u, sigma):
+        return _emission_kernel(self, wave, log_age, mass, log_z, log_u, sigma)
 
-        Args:
-            wave_aa: (n_wave,) rest-frame vacuum wavelengths, Angstrom, strictly increasing,
-                at least 2.
-            log_age_yr: (n_age,) log10 ages of the population's SSP bins, yr (any ages;
-                -inf means age 0).
-            mass_formed_msun: (n_age,) mass formed in each bin, M_sun (>= 0).
-            log_zsol: scalar gas metallicity log10(Z / Z_sun), within the grid.
-            log_u: scalar log10 ionization parameter, within the grid.
-            sigma_kms: scalar line velocity dispersion, km/s (>= 0; 0 puts each line in
-                the pixel holding its centre).
+    def _lines_impl(self, log_age, mass, log_z, log_u):
+        return _lines_kernel(self, log_age, mass, log_z, log_u)
 
-        Returns:
-            `sedcore.NebularEmission` with ``lnu_lsun_per_hz`` (n_wave,) in L_sun/Hz and
-            ``line_lum_lsun`` (n_lines,) in L_sun (for the masses given).
-
-        Raises:
-            ValueError: wrong shapes; or, for concrete values, non-increasing or
-                non-positive wavelengths, negative or non-finite masses, NaN ages,
-                ``log_zsol``/``log_u`` outside the grid, negative ``sigma_kms`` or a line
-                window that does not reach +-4 sigma.
-        """
-        wave = self._check_wave(wave_aa)
-        log_age, mass = self._check_population(log_age_yr, mass_formed_msun)
-        log_z, log_u_, sigma = self._check_gas(log_zsol, log_u, sigma_kms)
-        self._check_window(wave, sigma)
-        return _emission_kernel(self, wave, log_age, mass, log_z, log_u_, sigma)
-
-    def line_lum_lsun(
-        self,
-        log_age_yr: ArrayLike,
-        mass_formed_msun: ArrayLike,
-        log_zsol: ArrayLike,
-        log_u: ArrayLike,
-    ) -> jax.Array:
-        """Line luminosities of a composite population (no spectrum; cheaper than emission).
-
-        Args:
-            log_age_yr, mass_formed_msun, log_zsol, log_u: as in `emission`.
-
-        Returns:
-            (n_lines,) line luminosities, L_sun.
-        """
-        log_age, mass = self._check_population(log_age_yr, mass_formed_msun)
-        log_z, log_u_, _ = self._check_gas(log_zsol, log_u, 0.0)
-        return _lines_kernel(self, log_age, mass, log_z, log_u_)
-
-    def ssp_line_lum_lsun(
-        self, log_age_yr: ArrayLike, log_zsol: ArrayLike, log_u: ArrayLike
-    ) -> jax.Array:
-        """Line luminosities of one SSP, L_sun per M_sun formed.
-
-        Args:
-            log_age_yr: scalar log10 SSP age, yr.
-            log_zsol, log_u: scalar gas parameters, within the grid.
-
-        Returns:
-            (n_lines,) L_sun per M_sun formed (zero beyond ``max_age_yr``).
-        """
-        age = self._scalar(log_age_yr, "log_age_yr", allow_neg_inf=True)
-        return self.line_lum_lsun(age[None], jnp.ones((1,), self.dtype), log_zsol, log_u)
-
-    def ssp_cont_lnu_lsun_per_hz(
-        self, log_age_yr: ArrayLike, log_zsol: ArrayLike, log_u: ArrayLike
-    ) -> jax.Array:
-        """Nebular continuum (no lines) of one SSP on the grid's ``wave_aa``.
-
-        Args:
-            log_age_yr: scalar log10 SSP age, yr.
-            log_zsol, log_u: scalar gas parameters, within the grid.
-
-        Returns:
-            (n_wave_grid,) L_sun/Hz per M_sun formed (zero beyond ``max_age_yr``).
-        """
-        age = self._scalar(log_age_yr, "log_age_yr", allow_neg_inf=True)
-        log_z, log_u_, _ = self._check_gas(log_zsol, log_u, 0.0)
-        return _continuum_grid_kernel(self, age[None], jnp.ones((1,), self.dtype), log_z, log_u_)
-
-
-# ---------------------------------------------------------------------------------------
-# Kernels (jitted; inputs already checked). Inside a caller's jit they are inlined.
+    def _ssp_cont_impl(self, log_age, mass, log_z, log_u):
+        return _continuum_grid_kernel(self, log_age, mass, log_z, log_u)
 
 
 def _axis_weights(nodes: jax.Array, value: jax.Array) -> jax.Array:
