@@ -170,20 +170,6 @@ class NebularEmulator(_NebularInputChecks):
         self.line_ref = int(line_ref)
         self.manifest = str(manifest)
 
-    # -- pytree ------------------------------------------------------------------------
-    def tree_flatten(self):
-        children = tuple(getattr(self, k) for k in self._DATA)
-        return children, tuple(getattr(self, k) for k in self._META)
-
-    @classmethod
-    def tree_unflatten(cls, aux, children):
-        obj = object.__new__(cls)
-        for k, v in zip(cls._DATA, children):
-            object.__setattr__(obj, k, v)
-        for k, v in zip(cls._META, aux):
-            object.__setattr__(obj, k, v)
-        return obj
-
     def __repr__(self) -> str:
         z, u = self.log_zsol, self.log_u
         return (

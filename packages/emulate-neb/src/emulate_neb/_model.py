@@ -96,12 +96,27 @@ class _NebularInputChecks:
 
     The public methods check their inputs (eagerly where concrete) and call the subclass's
     jitted kernels through ``_emission_impl``, ``_lines_impl`` and ``_ssp_cont_impl``.
-    Needs ``dtype``, ``name``, ``log_zsol``, ``log_u`` (the axes whose ends bound the gas
+    Subclasses list their array fields in ``_DATA`` and static ones in ``_META``. Needs
+    ``dtype``, ``name``, ``log_zsol``, ``log_u`` (the axes whose ends bound the gas
     parameters), ``line_wave_aa``, ``line_names`` and ``line_window_px``; ``_window_hint``
     says how to rebuild the model with a wider line window.
     """
 
     _window_hint = "ExactNebularModel(grid, line_window_px={n})"
+
+    # -- pytree: array fields in ``_DATA`` are leaves, ``_META`` fields static ----------
+    def tree_flatten(self):
+        children = tuple(getattr(self, k) for k in self._DATA)
+        return children, tuple(getattr(self, k) for k in self._META)
+
+    @classmethod
+    def tree_unflatten(cls, aux, children):
+        obj = object.__new__(cls)
+        for k, v in zip(cls._DATA, children):
+            object.__setattr__(obj, k, v)
+        for k, v in zip(cls._META, aux):
+            object.__setattr__(obj, k, v)
+        return obj
 
     # -- input checks (eager where concrete) -------------------------------------------
     def _scalar(self, x, name: str, *, allow_neg_inf: bool = False) -> jax.Array:
@@ -402,20 +417,6 @@ class ExactNebularModel(_NebularInputChecks):
         self.max_age_yr = float(10.0 ** (arrays["log_age_yr"][-1] + AGE_TOLERANCE_DEX))
         self.line_window_px = int(line_window_px)
         self.name = str(grid.name)
-
-    # -- pytree ------------------------------------------------------------------------
-    def tree_flatten(self):
-        children = tuple(getattr(self, k) for k in self._DATA)
-        return children, tuple(getattr(self, k) for k in self._META)
-
-    @classmethod
-    def tree_unflatten(cls, aux, children):
-        obj = object.__new__(cls)
-        for k, v in zip(cls._DATA, children):
-            object.__setattr__(obj, k, v)
-        for k, v in zip(cls._META, aux):
-            object.__setattr__(obj, k, v)
-        return obj
 
     def __repr__(self) -> str:
         return (

@@ -231,7 +231,7 @@ def _check_and_clip(em: PhotometryEmulator, params: Mapping[str, Any], where: st
         size = max(int(np.prod(shape)), 1)
         lo, hi = em.lo[k : k + size].reshape(v.shape), em.hi[k : k + size].reshape(v.shape)
         k += size
-        if not any(isinstance(x, jax.core.Tracer) for x in (v,)):
+        if not isinstance(v, jax.core.Tracer):
             a = np.asarray(v)
             bad = ~np.isfinite(a) | (a < np.asarray(lo) - 1e-6) | (a > np.asarray(hi) + 1e-6)
             if np.any(bad):
