@@ -1,4 +1,4 @@
-"""The README's main job (tools/demo.py): a synthesized galaxy observed at three redshifts."""
+"""The synthesis demo (tools/galaxy_demo.py): a synthesized galaxy observed at three redshifts."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parent.parent
 def demo_table(tmp_path_factory):
     sys.path.insert(0, str(ROOT))
     try:
-        from tools import demo
+        from tools import galaxy_demo as demo
     finally:
         sys.path.pop(0)
     out = tmp_path_factory.mktemp("galaxy_demo")

@@ -11,8 +11,8 @@ Timed: one galaxy alone and a vmapped batch, both as a second call (compiled); c
 separately. Reported per galaxy with the settings (chains x (warmup + draws)), mean leapfrog
 steps, R-hat max, ESS min and whether the truth's log mass lies in the central 95%.
 
-Run: ``python -m tools.bench.bench_pixelfit [--quick] [--free-z]`` from the repository root.
-Writes benchmarks/results/pixelfit.json.
+Run: ``python -m tools.bench.bench_pixelfit [--quick] [--free-z] [--dense-mass]`` from the repository root.
+Writes benchmarks/results/pixelfit[_dense][_free_z].json.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ def main(argv=None) -> int:
     ap.add_argument("--quick", action="store_true", help="2 chains x (200 + 200), batch 2")
     ap.add_argument("--free-z", action="store_true", help="fit the redshift too")
     ap.add_argument("--batch", type=int, default=4)
+    ap.add_argument("--dense-mass", action="store_true", help="adapt a dense mass matrix")
     args = ap.parse_args(argv)
 
     import jax
@@ -61,6 +62,7 @@ def main(argv=None) -> int:
         settings = pixelfit.SamplerSettings(num_warmup=200, num_draws=200, num_chains=2)
     else:
         settings = pixelfit.SamplerSettings(num_warmup=500, num_draws=1000, num_chains=4)
+    settings = settings._replace(dense_mass=args.dense_mass)
     extra = {"settings": settings._asdict(), "free_z": args.free_z, "n_free": int(sum(np.size(v) for v in pixelfit.constrain(
                  fit, jax.tree.map(lambda x: x[0], prepared.obs),
                  pixelfit.prior_draw(jax.random.key(0), fit, jax.tree.map(lambda x: x[0], prepared.obs))
@@ -96,7 +98,8 @@ def main(argv=None) -> int:
         f"seconds per galaxy in a batch of {n}": round(rows[1].median_s / n, 2),
         "compared": "mocks from the exact engine, fitted through the emulator",
     }
-    write_report("pixelfit", rows, meta)
+    suite = "pixelfit" + ("_dense" if args.dense_mass else "") + ("_free_z" if args.free_z else "")
+    write_report(suite, rows, meta)
     return 0
 
 

@@ -4,11 +4,23 @@ One object per call, batches with ``jax.vmap``: a `FitModel` (priors, the synthe
 engine or an emulator, the likelihood) and an `Observation` (fluxes, errors, mask with
 static shapes) give a numpyro model and its log density; `sample` / `sample_batch` run
 blackjax NUTS with window adaptation; `fit_observations` fits a prepared catalog in
-vmapped batches; `to_inference_data` and `summary_table` write the results.
+vmapped batches; `to_inference_data` and `summary_table` write the results;
+`fit_catalog` runs whole catalogs chunk by chunk on Dask, resumable (``pixelfit catalog``).
 """
 
 from importlib.metadata import version as _version
 
+# --- catalogs ---
+from ._catalog import ModelSpec as ModelSpec
+from ._catalog import build_fit_model as build_fit_model
+from ._catalog import fit_catalog as fit_catalog
+from ._catalog import read_catalog_summary as read_catalog_summary
+from ._demo import demo_catalog_path as demo_catalog_path
+from ._demo import demo_spec as demo_spec
+from ._demo import make_demo_catalog as make_demo_catalog
+from ._demo import read_demo_photometry as read_demo_photometry
+from ._demo import run_demo as run_demo
+# --- end catalogs ---
 from ._derived import DerivedQuantities as DerivedQuantities
 from ._derived import derived_quantities as derived_quantities
 from ._diagnostics import Diagnostics as Diagnostics
@@ -40,6 +52,16 @@ from ._outputs import summary_table as summary_table
 from ._outputs import to_inference_data as to_inference_data
 from ._outputs import write_inference_data as write_inference_data
 from ._outputs import write_summary as write_summary
+# --- plots ---
+from ._plots import MICROJANSKY_PER_MAGGIE as MICROJANSKY_PER_MAGGIE
+from ._plots import SFHCurves as SFHCurves
+from ._plots import corner_quantities as corner_quantities
+from ._plots import plot_all as plot_all
+from ._plots import plot_corner as plot_corner
+from ._plots import plot_sed as plot_sed
+from ._plots import plot_sfh as plot_sfh
+from ._plots import sfh_curves as sfh_curves
+# --- end plots ---
 from ._run import FitResults as FitResults
 from ._run import fit_observations as fit_observations
 from ._run import posterior_quantities as posterior_quantities
@@ -53,6 +75,17 @@ from ._sampler import sample_batch as sample_batch
 __version__ = _version("pixelfit")
 
 __all__ = [
+    # --- catalogs ---
+    "ModelSpec",
+    "build_fit_model",
+    "demo_catalog_path",
+    "demo_spec",
+    "fit_catalog",
+    "make_demo_catalog",
+    "read_catalog_summary",
+    "read_demo_photometry",
+    "run_demo",
+    # --- end catalogs ---
     "BAND_BAD_ERROR",
     "BAND_BAD_FLUX",
     "BAND_MISSING",
@@ -93,4 +126,14 @@ __all__ = [
     "to_inference_data",
     "write_inference_data",
     "write_summary",
+    # --- plots ---
+    "MICROJANSKY_PER_MAGGIE",
+    "SFHCurves",
+    "corner_quantities",
+    "plot_all",
+    "plot_corner",
+    "plot_sed",
+    "plot_sfh",
+    "sfh_curves",
+    # --- end plots ---
 ]

@@ -79,6 +79,25 @@ class PreparedObservations:
         """(n_obj,) bool, rows that will be fitted (not skipped)."""
         return (self.row_flags & ROW_SKIP) == 0
 
+    def subset(self, rows: Any) -> PreparedObservations:
+        """The rows ``rows`` (integer indices, in that order) as a new `PreparedObservations`.
+
+        Arrays become NumPy arrays (cheap to send to Dask workers).
+        """
+        rows = np.asarray(rows)
+        if rows.ndim != 1 or not np.issubdtype(rows.dtype, np.integer):
+            raise ValueError(f"rows must be a 1-D array of integer indices; got {rows!r}.")
+        if rows.size and (rows.min() < 0 or rows.max() >= len(self)):
+            raise IndexError(f"rows must lie in [0, {len(self)}); got {rows.min()}..{rows.max()}.")
+        obs = Observation(*(np.asarray(leaf)[rows] for leaf in self.obs))
+        return dataclasses.replace(
+            self,
+            obs=obs,
+            ids=np.asarray(self.ids)[rows],
+            band_flags=self.band_flags[rows],
+            row_flags=self.row_flags[rows],
+        )
+
     def __repr__(self) -> str:
         n = len(self)
         return (

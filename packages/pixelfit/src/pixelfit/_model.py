@@ -200,8 +200,12 @@ class FitModel:
                 ``emulate_sps.PhotometryEmulator`` as its first argument).
             forward_state: first argument passed to ``forward`` (default: ``config``),
                 e.g. ``emulate_sps.load_emulator("hst_jwst20_phot")``: its bands must be
-                the config's, in the same order.
-            emulator_error: when ``forward_state`` is an ``emulate_sps.PhotometryEmulator``,
+                the config's, in the same order. An emulator knows only its training box:
+                the default uniform priors are cut to it, and given priors, ``z_prior``
+                and fixed values outside it are errors.
+            emulator_error: when ``forward_state`` is an emulator state with a measured
+                error (an ``emulate_sps.PhotometryEmulator``, or a spectral emulator bound
+                to filters, ``emulate_sps.spectral_photometry_state``),
                 add its measured fractional error per band (``flux_error_frac``) to the
                 noise floor in quadrature (default True).
             cosmology: `sedcore.Cosmology` for the age of the universe; Planck 2018 by
@@ -265,6 +269,20 @@ class FitModel:
                         + "."
                     )
         defaults = default_priors(config)
+        # An emulator forward model knows only its training box: default priors shrink to
+        # it, and given priors must stay inside it (outside, the emulator clips: flat
+        # likelihood, silently wrong posteriors).
+        fwd_space = None
+        if forward_state is not None and forward_state is not config:
+            try:
+                fwd_space = emulate_sps.param_space(forward_state)
+            except (TypeError, AttributeError):
+                fwd_space = None
+        if fwd_space is not None:
+            defaults = {
+                k: _restrict_uniform(v, fwd_space[k]) if k in fwd_space.names else v
+                for k, v in defaults.items()
+            }
         sites: list[tuple[str, Any]] = []
         out_fixed: list[tuple[str, float]] = []
         dust1_from_ratio = False
@@ -310,9 +328,21 @@ class FitModel:
         for site, prior in sites:
             if site in engine_names:
                 _check_support(prior, space[site], site)
+            if fwd_space is not None and site in fwd_space.names:
+                _check_support(prior, fwd_space[site], site, "forward model's training")
         if z_prior is not None:
             z_prior = _check_dist(z_prior, "z_prior")
             _check_support(z_prior, space["z"], "z_prior")
+            if fwd_space is not None and "z" in fwd_space.names:
+                _check_support(z_prior, fwd_space["z"], "z_prior", "forward model's training")
+        for name, value in fixed.items():
+            if fwd_space is not None and name in fwd_space.names:
+                bound = fwd_space[name]
+                if not (bound.lower <= value <= bound.upper):
+                    raise ValueError(
+                        f"FitModel.create: fixed {name!r} = {value!r} is outside the forward "
+                        f"model's training range [{bound.lower:g}, {bound.upper:g}]."
+                    )
         noise_floor = np.asarray(noise_floor, dtype=np.float64)
         if noise_floor.shape not in ((), (config.n_filters,)) or not np.all(
             np.isfinite(noise_floor) & (noise_floor >= 0)
@@ -321,7 +351,7 @@ class FitModel:
                 "FitModel.create: noise_floor must be a fraction >= 0 (e.g. 0.05), scalar or "
                 f"one per band ({config.n_filters}); got {noise_floor!r}."
             )
-        if isinstance(forward_state, emulate_sps.PhotometryEmulator):
+        if _is_emulator_state(forward_state):
             if tuple(forward_state.filter_names) != tuple(config.filter_names):
                 raise ValueError(
                     f"FitModel.create: the emulator's bands {list(forward_state.filter_names)} "
@@ -424,7 +454,23 @@ def _check_dist(prior: Any, name: str) -> Any:
     return prior
 
 
-def _check_support(prior: Any, param: sedcore.Param, name: str) -> None:
+def _is_emulator_state(state: Any) -> bool:
+    """An emulator forward state: named bands and a measured fractional flux error."""
+    return state is not None and all(
+        hasattr(state, a) for a in ("filter_names", "flux_error_frac", "input_bounds")
+    )
+
+
+def _restrict_uniform(prior: Any, param: sedcore.Param) -> Any:
+    """A default Uniform prior cut to ``param``'s range (other priors unchanged)."""
+    if not isinstance(prior, dist.Uniform):
+        return prior
+    lo = max(float(prior.low), param.lower)
+    hi = min(float(prior.high), param.upper)
+    return dist.Uniform(lo, hi) if lo < hi else prior
+
+
+def _check_support(prior: Any, param: sedcore.Param, name: str, what: str = "engine's") -> None:
     """A prior must stay inside the engine's domain (the engine clips, never extrapolates)."""
     support = prior.support
     lo = getattr(support, "lower_bound", -math.inf)
@@ -437,7 +483,7 @@ def _check_support(prior: Any, param: sedcore.Param, name: str) -> None:
         lo, hi = -math.inf, math.inf
     if lo < param.lower or hi > param.upper:
         raise ValueError(
-            f"FitModel.create: the prior of {name!r} covers [{lo:g}, {hi:g}] but the engine's "
+            f"FitModel.create: the prior of {name!r} covers [{lo:g}, {hi:g}] but the {what} "
             f"domain is [{param.lower:g}, {param.upper:g}] {param.unit}".rstrip()
             + "; use a prior inside it (values outside would be clipped)."
         )

@@ -183,7 +183,9 @@ def summary_table(results: FitResults) -> Table:
 
     Columns: ``id``, ``row``, ``fitted``, ``fit_ok``; for each scalar posterior quantity
     ``q`` (free parameters, ``dust1``, ``z``, derived quantities) ``q_p16``, ``q_p50``,
-    ``q_p84`` (NaN for skipped rows) with its unit; ``rhat_max``, ``ess_bulk_min``,
+    ``q_p84`` (NaN for skipped rows) with its unit, and for vector parameters (the SFR
+    ratios of a continuity SFH, Dirichlet fractions) ``q_j_p16`` ... per element ``j``;
+    ``rhat_max``, ``ess_bulk_min``,
     ``ess_tail_min``, ``n_divergent``, ``n_bands_used``, ``n_bands_flagged``,
     ``flag_bad_bands``, ``flag_too_few_bands``, ``flag_bad_redshift``, ``row_flags``.
     With a fixed redshift ``z_p16 = z_p50 = z_p84`` = the input redshift.
@@ -208,18 +210,30 @@ def summary_table(results: FitResults) -> Table:
     table["fit_ok"] = ok
     table["fit_ok"].description = "converged: " + json.dumps(results.thresholds._asdict())
     for name, draws in results.posterior.items():
-        if draws.ndim != 3:  # per band (model_maggies): kept in the InferenceData
+        if name == "model_maggies":  # per band: kept in the InferenceData
             continue
         unit, description = _unit_of(name)
-        flat = draws.reshape(draws.shape[0], -1).astype(np.float64)
-        values = np.percentile(flat, SUMMARY_PERCENTILES, axis=1) if len(rows) else np.zeros((3, 0))
-        for p, v in zip(SUMMARY_PERCENTILES, values, strict=True):
-            col = np.full(n, np.nan)
-            col[rows] = v
-            cname = f"{name}_p{int(p)}"
-            table[cname] = col
-            table[cname].unit = unit
-            table[cname].description = f"{description}, {int(p)}th percentile"
+        if draws.ndim == 3:
+            elements = [(name, draws, description)]
+        elif draws.ndim == 4:  # vector parameter (e.g. SFH log SFR ratios): one per element
+            elements = [
+                (f"{name}_{j}", draws[..., j], f"{description}, element {j}")
+                for j in range(draws.shape[-1])
+            ]
+        else:
+            continue
+        for cbase, values_, desc in elements:
+            flat = values_.reshape(values_.shape[0], -1).astype(np.float64)
+            values = (
+                np.percentile(flat, SUMMARY_PERCENTILES, axis=1) if len(rows) else np.zeros((3, 0))
+            )
+            for p, v in zip(SUMMARY_PERCENTILES, values, strict=True):
+                col = np.full(n, np.nan)
+                col[rows] = v
+                cname = f"{cbase}_p{int(p)}"
+                table[cname] = col
+                table[cname].unit = unit
+                table[cname].description = f"{desc}, {int(p)}th percentile"
     d = results.diagnostics
     for name, value, fill, desc in (
         ("rhat_max", d.rhat_max, np.nan, "largest rank-normalised split R-hat"),

@@ -1,0 +1,200 @@
+"""Benchmark: calibration of pixelfit posteriors on mock galaxies drawn from the fit's prior.
+
+Issue #7's figure: over >= 200 mocks, the fraction of truths inside the central 68% and 95%
+posterior intervals must lie within +-5 points of nominal for mass, SFR, dust and redshift.
+
+Mocks: parameters drawn from the *fit's own prior* (simulation-based calibration): BC03,
+7-bin continuity SFH (Leja+19 bins at each z; log10 mass formed Uniform(8.5, 11), SFR
+ratios Student-t(2, 0.3)), the default priors of the other parameters cut to the emulator's
+training box, and a free redshift Uniform(0.5, 6). Photometry from the *exact* engine in the
+20 HST/ACS + JWST bands of the shipped emulator, errors sqrt((f_lim/5)^2 + (0.03 f)^2) for
+5-sigma depths 28.0 (ACS) / 28.5 (JWST) AB, one Gaussian noise realisation from those
+errors. Fits: NUTS through the emulator (`hst_jwst20_phot`), noise floor 0 plus the
+emulator's measured error (the only model error the mocks have is the emulator's), so the
+likelihood is the generative model and coverage should be nominal if the sampler and the
+emulator-error term are right.
+
+Run: ``python -m tools.bench.bench_calibration [--n 200] [--chains 4 --warmup 500 --draws 500]``
+from the repository root. Writes benchmarks/results/calibration.json and calibration.png.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import time
+from pathlib import Path
+
+import numpy as np
+
+from tools.bench.harness import RESULTS_DIR, Timing, write_report
+
+QUANTITIES = {
+    "log10 surviving mass": "surviving_mass_msun",
+    "log10 SFR(100 Myr)": "sfr_100myr_msun_per_yr",
+    "log10 SFR(10 Myr)": "sfr_10myr_msun_per_yr",
+    "dust2": "dust2",
+    "redshift": "z",
+    "log10 Z/Z_sun": "log_zsol",
+    "log10 mass-weighted age": "mass_weighted_age_yr",
+}
+DEPTH_AB = {"acs": 28.0, "jwst": 28.5}
+
+
+def make_fit(free_z: bool = True):
+    import numpyro.distributions as dist
+    import sfh_priors
+
+    import emulate_sps
+    import pixelfit
+
+    em = emulate_sps.load_emulator("hst_jwst20_phot")
+    config = emulate_sps.SimulationRecipe().build_config()
+    sfh = sfh_priors.Continuity(bin_edges_yr=sfh_priors.Leja19Edges(7), log_mass_min=8.5,
+                                log_mass_max=11.0)  # fmt: skip
+    return pixelfit.FitModel.create(
+        config, sfh, forward_state=em, noise_floor=0.0,
+        z_prior=dist.Uniform(0.5, 6.0) if free_z else None,
+    )  # fmt: skip
+
+
+def make_mocks(fit, n: int, seed: int):
+    """(truths: {name: (n,)}, flux, err) in maggies; truths from the fit's prior."""
+    import jax
+
+    import pixelfit
+
+    exact = dataclasses.replace(fit, forward_state=None)
+    bands = list(fit.config.filter_names)
+    dtype = fit.config.log_age_yr.dtype
+    rng = np.random.default_rng(seed)
+    z_fixed = rng.uniform(0.5, 6.0, n)  # used only when the redshift is fixed
+
+    def one(key, z):
+        obs = pixelfit.Observation(
+            flux_maggies=jax.numpy.ones((1, len(bands)), dtype),
+            flux_err_maggies=jax.numpy.ones((1, len(bands)), dtype),
+            mask=jax.numpy.ones((1, len(bands)), bool), redshift=z.astype(dtype),
+        )  # fmt: skip
+        pos = pixelfit.prior_draw(key, fit, obs)
+        return pixelfit.posterior_quantities(exact, obs, pos)
+
+    keys = jax.random.split(jax.random.key(seed), n)
+    q = jax.jit(jax.vmap(one))(keys, jax.numpy.asarray(z_fixed))
+    truths = {k: np.asarray(v, np.float64) for k, v in q.items()}
+    flux = truths.pop("model_maggies")
+    depth = np.array([DEPTH_AB["acs" if b.startswith("acs") else "jwst"] for b in bands])
+    f_lim = 10 ** (-0.4 * depth)  # maggies
+    err = np.sqrt((f_lim / 5.0) ** 2 + (0.03 * flux) ** 2)
+    noisy = flux + err * rng.standard_normal(flux.shape)
+    return truths, noisy, err
+
+
+def coverage(draws: np.ndarray, truth: np.ndarray, level: float) -> np.ndarray:
+    """Per object: truth inside the central ``level`` interval of its draws."""
+    a = 50 - 50 * level
+    lo, hi = np.percentile(draws.reshape(draws.shape[0], -1), [a, 100 - a], axis=1)
+    return (lo <= truth) & (truth <= hi)
+
+
+def ranks(draws: np.ndarray, truth: np.ndarray) -> np.ndarray:
+    """Fraction of draws below the truth (uniform on [0, 1] if calibrated)."""
+    flat = draws.reshape(draws.shape[0], -1)
+    return (flat < truth[:, None]).mean(axis=1)
+
+
+def plot(path: Path, result: dict, rank_values: dict) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = list(rank_values)
+    fig, axes = plt.subplots(2, (len(names) + 1) // 2 + 1, figsize=(16, 6.5))
+    axes = axes.ravel()
+    for ax, name in zip(axes, names, strict=False):
+        ax.hist(rank_values[name], bins=10, range=(0, 1), color="C0", alpha=0.8)
+        n = len(rank_values[name])
+        ax.axhline(n / 10, color="k", lw=0.8)
+        ax.axhspan(n / 10 - 2 * np.sqrt(n / 10), n / 10 + 2 * np.sqrt(n / 10), color="0.85")
+        c = result["coverage"][name]
+        ax.set_title(f"{name}\n68%: {c['68']:.2f}  95%: {c['95']:.2f}", fontsize=9)
+        ax.set_xlabel("rank of the truth among the draws")
+    ax = axes[len(names)]
+    x = np.arange(len(names))
+    ax.bar(x - 0.2, [result["coverage"][k]["68"] for k in names], 0.4, label="68%")
+    ax.bar(x + 0.2, [result["coverage"][k]["95"] for k in names], 0.4, label="95%")
+    for lvl in (0.68, 0.95):
+        ax.axhspan(lvl - 0.05, lvl + 0.05, color="0.85", zorder=0)
+    ax.set_xticks(x, [k.replace("log10 ", "") for k in names], rotation=60, fontsize=7)
+    ax.set_ylim(0.4, 1.0)
+    ax.legend(fontsize=8)
+    for extra in axes[len(names) + 1:]:
+        extra.axis("off")
+    fig.suptitle(f"pixelfit calibration: {result['n_mocks']} mocks from the prior (grey: +-5 points / "
+                 "+-2 sigma of a uniform rank histogram)")  # fmt: skip
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--n", type=int, default=200)
+    ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--chains", type=int, default=4)
+    ap.add_argument("--warmup", type=int, default=500)
+    ap.add_argument("--draws", type=int, default=500)
+    ap.add_argument("--batch", type=int, default=8)
+    ap.add_argument("--fixed-z", action="store_true", help="known redshifts")
+    args = ap.parse_args(argv)
+
+    import jax
+
+    import pixelfit
+
+    fit = make_fit(free_z=not args.fixed_z)
+    truths, flux, err = make_mocks(fit, args.n, args.seed)
+    prepared = pixelfit.prepare_observations(fit, flux, err, redshift=truths["z"])
+    settings = pixelfit.SamplerSettings(num_warmup=args.warmup, num_draws=args.draws,
+                                        num_chains=args.chains)  # fmt: skip
+    t0 = time.perf_counter()
+    res = pixelfit.fit_observations(jax.random.key(args.seed), fit, prepared, settings,
+                                    batch_size=args.batch, progress=True)  # fmt: skip
+    seconds = time.perf_counter() - t0
+    post = res.posterior
+    result = {"n_mocks": int(len(res.rows)), "coverage": {}, "binomial_sigma": {}}
+    rank_values = {}
+    for label, name in QUANTITIES.items():
+        if name == "z" and args.fixed_z:
+            continue
+        d, t = post[name], truths[name][res.rows]
+        result["coverage"][label] = {
+            "68": float(coverage(d, t, 0.68).mean()), "95": float(coverage(d, t, 0.95).mean()),
+        }  # fmt: skip
+        rank_values[label] = ranks(d, t)
+    n = result["n_mocks"]
+    result["binomial_sigma"] = {"68": float(np.sqrt(0.68 * 0.32 / n)), "95": float(np.sqrt(0.95 * 0.05 / n))}
+    result["within_5_points"] = {
+        k: bool(abs(v["68"] - 0.68) <= 0.05 and abs(v["95"] - 0.95) <= 0.05)
+        for k, v in result["coverage"].items()
+    }
+    result["fit_ok_fraction"] = float(np.mean(res.diagnostics.fit_ok))
+    result["settings"] = settings._asdict()
+    result["free_redshift"] = not args.fixed_z
+    for label, c in result["coverage"].items():
+        print(f"{label:>26s}: 68% -> {c['68']:.3f}   95% -> {c['95']:.3f}   "
+              f"{'ok' if result['within_5_points'][label] else 'OUTSIDE +-5 points'}")  # fmt: skip
+    print(f"fit_ok for {result['fit_ok_fraction']:.2%}; {seconds:.0f} s for {n} galaxies "
+          f"({seconds / n:.1f} s per galaxy, batch {args.batch}, compile included)")  # fmt: skip
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    plot(RESULTS_DIR / "calibration.png", result, rank_values)
+    timing = Timing(label=f"calibration fits, batch {args.batch}", compile_s=float("nan"),
+                    median_s=seconds, min_s=seconds, max_s=seconds, repeats=1, n_items=n,
+                    items_per_s=n / seconds, us_per_item=seconds / n * 1e6, extra=result)  # fmt: skip
+    write_report("calibration", [timing], {"coverage (goal: within 5 points of 68/95)": result["coverage"]})
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
