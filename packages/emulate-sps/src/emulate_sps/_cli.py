@@ -106,6 +106,13 @@ def _build_config(args):
 
     if getattr(args, "emulator", None):
         em = emulate_sps.load_emulator(args.emulator)
+        if isinstance(em, emulate_sps.SpectrumEmulator):
+            if not args.filters:
+                raise CLIError(
+                    f"emulator {args.emulator!r} emulates rest-frame spectra: give --filters "
+                    "(any astro-sedpy names or filter files) for its photometry."
+                )
+            return emulate_sps.spectral_photometry_state(em, _filter_specs(args.filters))
         if args.filters and _filter_specs(args.filters) != list(em.filter_names):
             raise CLIError(
                 f"--filters {_filter_specs(args.filters)} differ from the bands of emulator "
@@ -139,9 +146,8 @@ def _column_names(p) -> list[str]:
 
 
 def _columns_text(config) -> str:
-    import emulate_sps
 
-    space = emulate_sps.param_space(config)
+    space = _param_space(config)
     lines = [f"{'column':<24} {'unit':<11} {'range':<26} meaning"]
     for p in space.params:
         rng = f"[{p.lower:g}, {p.upper:g}]"
@@ -157,7 +163,6 @@ def _columns_text(config) -> str:
 def _read_params(path: Path, config):
     from astropy.table import Table
 
-    import emulate_sps
 
     if not path.is_file():
         raise CLIError(f"parameter table {path} does not exist.")
@@ -167,7 +172,7 @@ def _read_params(path: Path, config):
         raise
     except Exception as err:  # astropy raises many types for unreadable files
         raise CLIError(f"parameter table {path}: cannot be read ({err}).") from err
-    space = emulate_sps.param_space(config)
+    space = _param_space(config)
     missing = [
         n
         for p in space.params
@@ -224,6 +229,20 @@ def _column_values(path: Path, name: str, col, p) -> np.ndarray:
     return data
 
 
+def _is_emulator(config) -> bool:
+    import emulate_sps
+
+    return isinstance(config, (emulate_sps.PhotometryEmulator, emulate_sps.SpectralPhotometry))
+
+
+def _param_space(config):
+    import emulate_sps
+
+    if isinstance(config, emulate_sps.SpectralPhotometry):
+        return emulate_sps.spectral_param_space(config)
+    return emulate_sps.param_space(config)
+
+
 def _compute(config, values: dict[str, np.ndarray], batch_size: int, progress: bool):
     import jax
     import jax.numpy as jnp
@@ -231,14 +250,18 @@ def _compute(config, values: dict[str, np.ndarray], batch_size: int, progress: b
 
     import emulate_sps
 
+    spectral = isinstance(config, emulate_sps.SpectralPhotometry)
+    phot_fn = emulate_sps.spectral_photometry if spectral else emulate_sps.photometry
+    mass_fn = emulate_sps.spectral_stellar_masses if spectral else emulate_sps.stellar_masses
+
     def one(cfg, p):
-        masses = emulate_sps.stellar_masses(cfg, p)
-        phot = emulate_sps.photometry(cfg, p) if cfg.n_filters else jnp.zeros((0,))
+        masses = mass_fn(cfg, p)
+        phot = phot_fn(cfg, p) if cfg.n_filters else jnp.zeros((0,))
         return phot, masses.mass_formed_msun, masses.surviving_mass_msun
 
     run = jax.jit(jax.vmap(one, in_axes=(None, 0)))
     n = len(next(iter(values.values())))
-    dtype = np.float32 if isinstance(config, emulate_sps.PhotometryEmulator) else config.log_age_yr.dtype
+    dtype = np.float32 if _is_emulator(config) else config.log_age_yr.dtype
     phot_out = np.empty((n, config.n_filters))
     formed = np.empty(n)
     surviving = np.empty(n)
@@ -313,7 +336,7 @@ def run_model(args) -> Path:
     finite = np.all(np.isfinite(phot), axis=1) & np.isfinite(formed) & np.isfinite(surviving)
     bad = np.flatnonzero(~finite)
     if bad.size:
-        if isinstance(config, emulate_sps.PhotometryEmulator):
+        if _is_emulator(config):
             raise CLIError(f"parameter table {path}, row {int(bad[0]) + 1}: the emulator's output is not finite.")
         _explain_nan_rows(config, values, bad, path)
     for i, name in enumerate(config.filter_names):
@@ -325,6 +348,8 @@ def run_model(args) -> Path:
     table["surviving_mass_msun"].description = "surviving stellar mass, as the grid counts it"
     if isinstance(config, emulate_sps.PhotometryEmulator):
         table.meta["SPSEMU"] = config.name or str(args.emulator)
+    elif isinstance(config, emulate_sps.SpectralPhotometry):
+        table.meta["SPSEMU"] = config.emulator.name or str(args.emulator)
     else:
         table.meta["SPSGRID"] = config.grid_name
     table.meta["SPSSFH"] = args.sfh
@@ -388,30 +413,51 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--sfh", default="continuity", choices=list(_BINNED))
     s.add_argument("--sfh-bins", type=int, default=7)
     s.add_argument("--nebular", default="cloudy", help="nebular model name, or 'none'")
-    s.add_argument("--spectra", action="store_true", help="also store rest-frame spectra")
+    s.add_argument("--spectra", nargs="?", const="native", default=None, choices=["native", "cells"],
+                   help="also store rest-frame spectra: 'native' (the SSP grid's wavelengths; the "
+                   "default of a bare --spectra) or 'cells' (averages over cells of 1e-3 in ln "
+                   "lambda, for the spectral emulator)")  # fmt: skip
+    s.add_argument("--spec-wave-min", type=float, default=None,
+                   help="bluest rest wavelength of stored spectra, Angstrom (default 500)")  # fmt: skip
+    s.add_argument("--spec-wave-max", type=float, default=None,
+                   help="reddest rest wavelength of stored spectra, Angstrom (default 50000)")  # fmt: skip
     s.add_argument("--shard-size", type=int, default=10_000)
     s.add_argument("--batch-size", type=int, default=500)
     s.add_argument("--no-progress", action="store_true")
     t = sub.add_parser(
         "train",
-        help="train a photometric emulator in one command (simulate train + test sets, fit, validate)",
+        help="train an emulator in one command (simulate train + test sets, fit, validate)",
         description="One command from nothing to a validated emulator: simulates the training "
         "set (seed --seed) and a held-out test set (seed --seed + 1000, never used in training) "
         "with the default recipe (emulate_sps.SimulationRecipe) unless they exist, trains the "
         "network, measures its residuals on the test set and writes weights.msgpack + "
-        "manifest.json (with the accuracy) to --out. Resumable: finished shards are kept.",
+        "manifest.json (with the accuracy) to --out. Resumable: finished shards are kept. "
+        "--kind photometry (default): magnitudes in --filter-set. --kind spectrum: rest-frame "
+        "spectra on cells of 5e-3 in ln lambda from 909.9 A (1216 A is a cell edge) to "
+        "--spec-wave-max (the test set's first 500 galaxies ship with the weights to measure "
+        "photometric errors in any filters).",
     )
+    t.add_argument("--kind", default="photometry", choices=["photometry", "spectrum"])
     t.add_argument("--out", required=True, help="folder for weights.msgpack and manifest.json")
     t.add_argument("--work", required=True, help="folder for the training and test sets")
-    t.add_argument("--name", default="hst_jwst20_phot", help="emulator name")
+    t.add_argument("--name", default=None,
+                   help="emulator name (default hst_jwst20_phot / bc03_rest_spec)")  # fmt: skip
     t.add_argument("--filter-set", default="hst_jwst20")
-    t.add_argument("--n-train", type=int, default=200_000)
+    t.add_argument("--n-train", type=int, default=None, help="default 200000 / 100000")
     t.add_argument("--n-test", type=int, default=10_000)
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--hidden", type=int, nargs="+", default=[256, 256, 256])
-    t.add_argument("--epochs", type=int, default=300)
-    t.add_argument("--batch-size", type=int, default=1024)
+    t.add_argument("--epochs", type=int, default=None, help="default 300 / 500")
+    t.add_argument("--batch-size", type=int, default=None, help="default 1024 / 512")
     t.add_argument("--learning-rate", type=float, default=2e-3)
+    t.add_argument("--n-components", type=int, default=None, help="spectrum: PCA components (96)")
+    t.add_argument("--cell-factor", type=int, default=None,
+                   help="spectrum: training cells (1e-3 in ln lambda) per emulator cell (5)")  # fmt: skip
+    t.add_argument("--spec-wave-max", type=float, default=None,
+                   help="spectrum: reddest rest wavelength, Angstrom (default 60000)")  # fmt: skip
+    t.add_argument("--check-filters", action="append", default=[], metavar="LABEL=SPEC[,SPEC...]",
+                   help="spectrum: also measure photometry in these filters (names, files, or a "
+                   "folder of *.dat files), e.g. hdfn7=/work/shared/data/hdfn/filters")  # fmt: skip
     t.add_argument("--max-minutes", type=float, default=None, help="stop training after this long")
     t.add_argument("--no-progress", action="store_true")
     v = sub.add_parser(
@@ -421,11 +467,46 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("emulator", help="shipped name or folder")
     v.add_argument("--test-set", required=True, help="folder made by emulate-sps simulate")
     v.add_argument("--report", required=True, help="output folder for report.json and residuals.png")
+    v.add_argument("--check-filters", action="append", default=[], metavar="LABEL=SPEC[,SPEC...]",
+                   help="spectral emulators: also measure photometry in these filters")  # fmt: skip
     return parser
+
+
+_TRAIN_DEFAULTS = {
+    "photometry": {"name": "hst_jwst20_phot", "n_train": 200_000, "epochs": 300, "batch_size": 1024},
+    "spectrum": {"name": "bc03_rest_spec", "n_train": 100_000, "epochs": 500, "batch_size": 512,
+                 "n_components": 96, "spec_wave_max": 60000.0, "cell_factor": 5},
+}  # fmt: skip
+
+
+def _check_filter_sets(values: list[str]) -> dict[str, list[str]]:
+    """``LABEL=SPEC[,SPEC...]`` -> {label: specs}; a folder stands for its *.dat files."""
+    out = {}
+    for value in values:
+        label, sep, rest = value.partition("=")
+        if not sep or not label or not rest:
+            raise CLIError(f"--check-filters {value!r}: expected LABEL=SPEC[,SPEC...].")
+        specs: list[str] = []
+        for spec in rest.split(","):
+            path = Path(spec)
+            if path.is_dir():
+                files = sorted(str(f) for f in path.glob("*.dat"))
+                if not files:
+                    raise CLIError(f"--check-filters {label}: folder {path} has no *.dat filter files.")
+                specs.extend(files)
+            else:
+                specs.append(spec)
+        out[label] = specs
+    return out
 
 
 def run_train(args) -> Path:
     """The ``train`` command; returns the emulator folder."""
+    for key, value in _TRAIN_DEFAULTS[args.kind].items():
+        if getattr(args, key, None) is None:
+            setattr(args, key, value)
+    if args.kind == "spectrum":
+        return _run_train_spectrum(args)
     import emulate_sps
 
     recipe = emulate_sps.SimulationRecipe(filters=args.filter_set)
@@ -444,12 +525,80 @@ def run_train(args) -> Path:
     info["test_set"] = {"seed": args.seed + 1000, "rows": accuracy["n"]}
     info["command"] = "emulate-sps train " + " ".join(
         f"--{k.replace('_', '-')} {' '.join(map(str, v)) if isinstance(v, list) else v}"
-        for k, v in sorted(vars(args).items()) if k not in ("command", "no_progress", "out", "work")
+        for k, v in sorted(vars(args).items())
+        if k not in ("command", "no_progress", "out", "work", "kind", "n_components", "spec_wave_max",
+                     "check_filters", "cell_factor")
         and v is not None
     )  # fmt: skip
     out = emulate_sps.save_emulator(em, args.out, info, accuracy)
     print(_accuracy_text(accuracy))
     return out
+
+
+def _grid_sha256(name: str) -> str:
+    """sha256 of the SSP grid's arrays as the engine sees them (float64 bytes)."""
+    import hashlib
+
+    import emulate_sps
+
+    grid = emulate_sps.load_ssp_grid(name)
+    h = hashlib.sha256()
+    for a in (grid.wave_aa, grid.log_age_yr, grid.log_zsol, grid.lnu_lsun_per_hz_per_msun,
+              grid.surviving_mass_frac):  # fmt: skip
+        h.update(np.ascontiguousarray(np.asarray(a, np.float64)).tobytes())
+    return h.hexdigest()
+
+
+def _run_train_spectrum(args) -> Path:
+    import emulate_sps
+    from emulate_sps._spec_emulator import SPEC_WAVE_MIN_AA
+
+    check = _check_filter_sets(args.check_filters)
+    recipe = emulate_sps.SimulationRecipe(
+        filters=args.filter_set, spec_wave_min_aa=SPEC_WAVE_MIN_AA, spec_wave_max_aa=args.spec_wave_max
+    )
+    work = Path(args.work)
+    progress = not args.no_progress
+    common = dict(recipe=recipe, shard_size=10_000, batch_size=500, spectra="cells", progress=progress)
+    emulate_sps.simulate(work / "train", args.n_train, seed=args.seed, **common)
+    emulate_sps.simulate(work / "test", args.n_test, seed=args.seed + 1000, **common)
+    em, info = emulate_sps.train_spectrum_emulator(
+        work / "train", name=args.name, n_components=args.n_components, cell_factor=args.cell_factor,
+        hidden=tuple(args.hidden),
+        epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
+        seed=args.seed, max_seconds=None if args.max_minutes is None else 60.0 * args.max_minutes,
+        reference_set=work / "test", progress=progress,
+    )  # fmt: skip
+    accuracy = emulate_sps.validate_spectrum_emulator(em, work / "test", filter_sets=check)
+    info["test_set"] = {"seed": args.seed + 1000, "rows": accuracy["n"]}
+    info["grid_sha256"] = _grid_sha256(recipe.grid)
+    info["command"] = "emulate-sps train " + " ".join(
+        f"--{k.replace('_', '-')} {' '.join(map(str, v)) if isinstance(v, list) else v}"
+        for k, v in sorted(vars(args).items())
+        if k not in ("command", "no_progress", "out", "work", "check_filters") and v is not None
+    ) + "".join(f" --check-filters {c}" for c in args.check_filters)  # fmt: skip
+    out = emulate_sps.save_emulator(em, args.out, info, accuracy)
+    print(_spectrum_accuracy_text(accuracy))
+    return out
+
+
+def _spectrum_accuracy_text(acc) -> str:
+    s = acc["summary"]
+    lines = [
+        f"rest spectrum, {acc['n']} held-out galaxies, {s['range_aa'][0]:.0f}-{s['range_aa'][1]:.0f} A: "
+        f"median |frac err| per wavelength: max {s['max_over_wavelength_of_median']:.4f} "
+        f"(at {s['wavelength_of_max_median_aa']:.0f} A), median {s['median_over_wavelength_of_median']:.4f}; "
+        f"{s['fraction_of_cells_median_le_1pct']:.0%} of wavelengths <= 1%; p95 max "
+        f"{s['max_over_wavelength_of_p95']:.4f}, median {s['median_over_wavelength_of_p95']:.4f}",
+        f"{'set':<10} {'band':<16} {'median':>8} {'p68':>8} {'p95':>8} {'p99':>8} {'ref p68':>8}   |flux frac err|",
+    ]  # fmt: skip
+    for label, ph in acc["photometry"].items():
+        for band, q in ph["bands"].items():
+            lines.append(
+                f"{label:<10} {band:<16} {q['median']:8.4f} {q['p68']:8.4f} {q['p95']:8.4f} "
+                f"{q['p99']:8.4f} {ph['reference_flux_error_frac'][band]:8.4f}"
+            )
+    return "\n".join(lines)
 
 
 def _accuracy_text(accuracy) -> str:
@@ -471,6 +620,8 @@ def run_validate(args) -> Path:
     import emulate_sps
 
     em = emulate_sps.load_emulator(args.emulator)
+    if isinstance(em, emulate_sps.SpectrumEmulator):
+        return _run_validate_spectrum(args, em)
     acc = emulate_sps.validate_emulator(em, args.test_set)
     data = emulate_sps.read_training_set(args.test_set)
     out = Path(args.report)
@@ -517,17 +668,86 @@ def _plot_residuals(em, acc, z, path: Path) -> None:
     plt.close(fig)
 
 
+def _run_validate_spectrum(args, em) -> Path:
+    import json
+
+    import sedcore
+
+    import emulate_sps
+    from emulate_sps._spec_emulator import _compress_accuracy
+
+    acc = emulate_sps.validate_spectrum_emulator(
+        em, args.test_set, filter_sets=_check_filter_sets(args.check_filters)
+    )
+    out = Path(args.report)
+    out.mkdir(parents=True, exist_ok=True)
+    report = _compress_accuracy(acc, step=1)
+    report["emulator"] = em.name
+    report["test_set"] = str(args.test_set)
+    with sedcore.atomic_output(out / "report.json") as tmp:
+        Path(tmp).write_text(json.dumps(report, indent=2) + "\n")
+    _plot_spectrum_residuals(em, acc, out / "residuals.png")
+    print(_spectrum_accuracy_text(acc))
+    return out
+
+
+def _plot_spectrum_residuals(em, acc, path: Path) -> None:
+    """Fractional error quantiles per rest wavelength, and per band for each filter set."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import sedcore
+
+    sets = acc["photometry"]
+    fig, axes = plt.subplots(1 + len(sets), 1, figsize=(10, 3.2 * (1 + len(sets))), squeeze=False)
+    ax = axes[0][0]
+    wave = np.asarray(acc["wave_aa"])
+    for key, color in (("median", "k"), ("p68", "tab:blue"), ("p95", "tab:orange"), ("p99", "tab:red")):
+        ax.plot(wave, 100 * np.asarray(acc["cells"][key]), color=color, lw=0.8, label=key)
+    ax.axhline(1.0, color="grey", ls="--", lw=0.8)
+    ax.axvspan(1000, 30000, color="grey", alpha=0.08)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("rest wavelength [A]")
+    ax.set_ylabel("|emulated / exact - 1| [%]")
+    ax.legend(fontsize=8, ncol=4)
+    ax.set_title(f"{em.name}: rest spectrum residuals on {acc['n']} held-out galaxies")
+    for i, (label, ph) in enumerate(sets.items(), start=1):
+        ax = axes[i][0]
+        bands = list(ph["bands"])
+        x = np.arange(len(bands))
+        for off, key, color in ((-0.2, "median", "k"), (0.0, "p68", "tab:blue"), (0.2, "p95", "tab:orange")):
+            ax.bar(x + off, [100 * ph["bands"][b][key] for b in bands], width=0.2, color=color, label=key)
+        ax.plot(x, [100 * ph["reference_flux_error_frac"][b] for b in bands], "rs", ms=4,
+                label="flux_error_frac (reference sample)")  # fmt: skip
+        ax.set_xticks(x, bands, rotation=45, ha="right", fontsize=7)
+        ax.set_ylabel("|flux err| [%]")
+        ax.set_title(f"{label}: photometry from the emulated spectrum vs the exact engine", fontsize=9)
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    with sedcore.atomic_output(path) as tmp:
+        fig.savefig(tmp, dpi=110, format="png")
+    plt.close(fig)
+
+
 def run_simulate(args) -> Path:
     """The ``simulate`` command; returns the output folder."""
     import emulate_sps
 
+    waves = {}
+    if args.spec_wave_min is not None:
+        waves["spec_wave_min_aa"] = args.spec_wave_min
+    if args.spec_wave_max is not None:
+        waves["spec_wave_max_aa"] = args.spec_wave_max
     recipe = emulate_sps.SimulationRecipe(
         filters=args.filter_set, sfh=args.sfh, sfh_bins=args.sfh_bins,
-        nebular=None if args.nebular == "none" else args.nebular,
+        nebular=None if args.nebular == "none" else args.nebular, **waves,
     )  # fmt: skip
+    spectra = {None: False, "native": True, "cells": "cells"}[args.spectra]
     return emulate_sps.simulate(
         args.out, args.n, recipe=recipe, seed=args.seed, shard_size=args.shard_size,
-        batch_size=args.batch_size, spectra=args.spectra, progress=not args.no_progress,
+        batch_size=args.batch_size, spectra=spectra, progress=not args.no_progress,
     )  # fmt: skip
 
 

@@ -68,12 +68,20 @@ def _weights_dir() -> Path:
     return Path(__file__).resolve().parent / "weights"
 
 
-def shipped_emulators() -> list[str]:
-    """Names of the emulators shipped with the package (folders under ``weights/``)."""
+def shipped_emulators(kind: str | None = None) -> list[str]:
+    """Names of the emulators shipped with the package (folders under ``weights/``).
+
+    Args:
+        kind: ``"photometry"`` or ``"spectrum"`` for one kind only (the manifest's
+            ``kind``); None for all.
+    """
     root = _weights_dir()
     if not root.is_dir():
         return []
-    return sorted(p.name for p in root.iterdir() if (p / _MANIFEST).is_file())
+    names = sorted(p.name for p in root.iterdir() if (p / _MANIFEST).is_file())
+    if kind is None:
+        return names
+    return [n for n in names if json.loads((root / n / _MANIFEST).read_text()).get("kind") == kind]
 
 
 @jax.tree_util.register_dataclass
@@ -307,6 +315,97 @@ def _split(n: int, val_frac: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     return perm[n_val:], perm[:n_val]
 
 
+def _input_box(x_raw, ok, input_names, prior_ranges) -> tuple[np.ndarray, np.ndarray]:
+    """Box of the network inputs: the prior's where it is a uniform range (exactly), else
+    the span of the kept training rows ``ok``."""
+    lo = np.concatenate([np.ravel(np.min(x_raw[n][ok], axis=0)) for n in input_names])
+    hi = np.concatenate([np.ravel(np.max(x_raw[n][ok], axis=0)) for n in input_names])
+    k = 0
+    for n in input_names:
+        size = int(np.prod(np.shape(x_raw[n])[1:])) if np.ndim(x_raw[n]) > 1 else 1
+        if n in prior_ranges:
+            lo[k : k + size], hi[k : k + size] = prior_ranges[n]
+        k += size
+    return lo, hi
+
+
+def _train_mlp(xs, ys, aux, train, val, loss, *, sizes, epochs, batch_size, learning_rate,
+               patience, seed, max_seconds, progress, desc):  # fmt: skip
+    """Fit an MLP (SiLU) to standardised ``xs -> ys`` with Adam, a warm-up cosine schedule
+    and early stopping on the rows ``val``; ``loss(pred, y, aux)`` (``aux``: per-row extra
+    arrays, e.g. the cap mask). Returns ``(layers, history, best_val, best_epoch, seconds)``
+    with the weights of the best validation epoch as float32 ``((W, b), ...)``."""
+    import optax
+    from flax import nnx
+    from tqdm import tqdm
+
+    class MLP(nnx.Module):
+        def __init__(self, sizes, rngs):
+            self.layers = nnx.List(
+                [nnx.Linear(a, b, rngs=rngs) for a, b in zip(sizes[:-1], sizes[1:], strict=True)]
+            )
+
+        def __call__(self, h):
+            for i, layer in enumerate(self.layers):
+                h = layer(h)
+                if i < len(self.layers) - 1:
+                    h = jax.nn.silu(h)
+            return h
+
+    model = MLP(sizes, nnx.Rngs(seed))
+    steps_per_epoch = max(1, len(train) // batch_size)
+    total = steps_per_epoch * epochs
+    schedule = optax.warmup_cosine_decay_schedule(
+        0.0, learning_rate, max(1, total // 50), total, learning_rate * 1e-3
+    )
+    optimizer = nnx.Optimizer(model, optax.adam(schedule), wrt=nnx.Param)
+
+    @nnx.jit
+    def step(model, optimizer, xb, yb, ab):
+        def loss_fn(m):
+            return loss(m(xb), yb, ab)
+
+        value, grads = nnx.value_and_grad(loss_fn)(model)
+        optimizer.update(model, grads)
+        return value
+
+    @nnx.jit
+    def val_loss(model, xv, yv, av):
+        return loss(model(xv), yv, av)
+
+    rng = np.random.default_rng(seed + 1)
+    xv, yv, av = jnp.asarray(xs[val]), jnp.asarray(ys[val]), jnp.asarray(aux[val])
+    best, best_state, best_epoch, history = np.inf, None, -1, []
+    t0 = time.perf_counter()
+    bar = tqdm(range(epochs), unit="epoch", desc=desc, disable=not progress)
+    for epoch in bar:
+        perm = rng.permutation(train)
+        losses = []
+        for s in range(steps_per_epoch):
+            idx = perm[s * batch_size : (s + 1) * batch_size]
+            losses.append(step(model, optimizer, jnp.asarray(xs[idx]), jnp.asarray(ys[idx]),
+                               jnp.asarray(aux[idx])))  # fmt: skip
+        tl = float(np.mean([float(v) for v in losses]))
+        vl = float(val_loss(model, xv, yv, av))
+        history.append((epoch, tl, vl))
+        if vl < best:
+            best, best_epoch = vl, epoch
+            best_state = jax.tree.map(np.asarray, nnx.state(model, nnx.Param))
+        bar.set_postfix(train=f"{tl:.2e}", val=f"{vl:.2e}", best=best_epoch)
+        if epoch - best_epoch >= patience:
+            break
+        if max_seconds is not None and time.perf_counter() - t0 > max_seconds:
+            break
+    bar.close()
+    nnx.update(model, best_state)
+    layers = tuple(
+        (jnp.asarray(np.asarray(layer.kernel[...]), jnp.float32),
+         jnp.asarray(np.asarray(layer.bias[...]), jnp.float32))
+        for layer in model.layers
+    )  # fmt: skip
+    return layers, history, best, best_epoch, round(time.perf_counter() - t0, 1)
+
+
 def train_photometry_emulator(
     training_set: str | os.PathLike,
     *,
@@ -340,10 +439,6 @@ def train_photometry_emulator(
         ``(emulator, info)``; ``info`` holds the training history and settings for the
         manifest.
     """
-    import optax
-    from flax import nnx
-    from tqdm import tqdm
-
     from ._simulate import SimulationRecipe, read_training_set
 
     data = read_training_set(training_set)
@@ -374,81 +469,13 @@ def train_photometry_emulator(
     xs = ((x - x_mean) / x_scale).astype(np.float32)
     ys = ((y - y_mean) / y_scale).astype(np.float32)
 
-    class MLP(nnx.Module):
-        def __init__(self, sizes, rngs):
-            self.layers = nnx.List(
-                [nnx.Linear(a, b, rngs=rngs) for a, b in zip(sizes[:-1], sizes[1:], strict=True)]
-            )
-
-        def __call__(self, h):
-            for i, layer in enumerate(self.layers):
-                h = layer(h)
-                if i < len(self.layers) - 1:
-                    h = jax.nn.silu(h)
-            return h
-
     sizes = (xs.shape[1], *hidden, ys.shape[1])
-    model = MLP(sizes, nnx.Rngs(seed))
-    steps_per_epoch = max(1, len(train) // batch_size)
-    total = steps_per_epoch * epochs
-    schedule = optax.warmup_cosine_decay_schedule(
-        0.0, learning_rate, max(1, total // 50), total, learning_rate * 1e-3
-    )
-    optimizer = nnx.Optimizer(model, optax.adam(schedule), wrt=nnx.Param)
-
-    @nnx.jit
-    def step(model, optimizer, xb, yb, cb):
-        def loss_fn(m):
-            return _loss(m(xb), yb, cb)
-
-        loss, grads = nnx.value_and_grad(loss_fn)(model)
-        optimizer.update(model, grads)
-        return loss
-
-    @nnx.jit
-    def val_loss(model, xv, yv, cv):
-        return _loss(model(xv), yv, cv)
-
-    rng = np.random.default_rng(seed + 1)
-    xv, yv, cv = jnp.asarray(xs[val]), jnp.asarray(ys[val]), jnp.asarray(capped[val])
-    best, best_state, best_epoch, history = np.inf, None, -1, []
-    t0 = time.perf_counter()
-    bar = tqdm(range(epochs), unit="epoch", desc="train photometry emulator", disable=not progress)
-    for epoch in bar:
-        perm = rng.permutation(train)
-        losses = []
-        for s in range(steps_per_epoch):
-            idx = perm[s * batch_size : (s + 1) * batch_size]
-            losses.append(step(model, optimizer, jnp.asarray(xs[idx]), jnp.asarray(ys[idx]),
-                               jnp.asarray(capped[idx])))  # fmt: skip
-        tl = float(np.mean([float(v) for v in losses]))
-        vl = float(val_loss(model, xv, yv, cv))
-        history.append((epoch, tl, vl))
-        if vl < best:
-            best, best_epoch = vl, epoch
-            best_state = jax.tree.map(np.asarray, nnx.state(model, nnx.Param))
-        bar.set_postfix(train=f"{tl:.2e}", val=f"{vl:.2e}", best=best_epoch)
-        if epoch - best_epoch >= patience:
-            break
-        if max_seconds is not None and time.perf_counter() - t0 > max_seconds:
-            break
-    bar.close()
-    nnx.update(model, best_state)
-    layers = tuple(
-        (jnp.asarray(np.asarray(layer.kernel[...]), jnp.float32),
-         jnp.asarray(np.asarray(layer.bias[...]), jnp.float32))
-        for layer in model.layers
+    layers, history, best, best_epoch, seconds = _train_mlp(
+        xs, ys, capped, train, val, _loss, sizes=sizes, epochs=epochs, batch_size=batch_size,
+        learning_rate=learning_rate, patience=patience, seed=seed, max_seconds=max_seconds,
+        progress=progress, desc="train photometry emulator",
     )  # fmt: skip
-    lo = np.concatenate([np.ravel(np.min(x_raw[n][ok], axis=0)) for n in input_names])
-    hi = np.concatenate([np.ravel(np.max(x_raw[n][ok], axis=0)) for n in input_names])
-    prior_ranges = dict(man["prior"]["ranges"])
-    # The box is the prior's where it is a uniform range (exactly), else the data's span.
-    k = 0
-    for n in input_names:
-        size = int(np.prod(np.shape(x_raw[n])[1:])) if np.ndim(x_raw[n]) > 1 else 1
-        if n in prior_ranges:
-            lo[k : k + size], hi[k : k + size] = prior_ranges[n]
-        k += size
+    lo, hi = _input_box(x_raw, ok, input_names, dict(man["prior"]["ranges"]))
     em = PhotometryEmulator(
         layers=layers,
         x_mean=jnp.asarray(x_mean, jnp.float32), x_scale=jnp.asarray(x_scale, jnp.float32),
@@ -469,7 +496,7 @@ def train_photometry_emulator(
             "val_frac": val_frac, "seed": seed, "epochs_run": len(history),
             "best_epoch": best_epoch, "best_val_mse_standardised": best,
             "batch_size": batch_size, "learning_rate": learning_rate, "patience": patience,
-            "hidden": list(hidden), "seconds": round(time.perf_counter() - t0, 1),
+            "hidden": list(hidden), "seconds": seconds,
         },  # fmt: skip
         "recipe": man["recipe"],
         "prior": man["prior"],
@@ -568,6 +595,12 @@ def save_emulator(em: PhotometryEmulator, out_dir: str | os.PathLike, info: Mapp
 
     from ._simulate import _versions
 
+    if not isinstance(em, PhotometryEmulator):
+        from ._spec_emulator import SpectrumEmulator, save_spectrum_emulator
+
+        if isinstance(em, SpectrumEmulator):
+            return save_spectrum_emulator(em, out_dir, info, accuracy)
+        raise TypeError(f"save_emulator: expected an emulator; got {type(em).__name__}.")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     with sedcore.atomic_output(out / _WEIGHTS) as tmp:
@@ -593,8 +626,12 @@ def save_emulator(em: PhotometryEmulator, out_dir: str | os.PathLike, info: Mapp
     return out
 
 
-def load_emulator(name_or_path: str | os.PathLike) -> PhotometryEmulator:
+def load_emulator(name_or_path: str | os.PathLike):
     """Load a shipped emulator by name (`shipped_emulators`) or from a folder.
+
+    Returns a `PhotometryEmulator` or, for a manifest of kind ``"spectrum"``, a
+    `emulate_sps.SpectrumEmulator` (bind it to filters with
+    `emulate_sps.spectral_photometry_state`).
 
     Raises:
         FileNotFoundError: unknown name / no manifest, listing the shipped names.
@@ -621,8 +658,11 @@ def load_emulator(name_or_path: str | os.PathLike) -> PhotometryEmulator:
         man = json.loads(mfile.read_text())
     except (OSError, json.JSONDecodeError) as err:
         raise ValueError(f"load_emulator: {mfile} cannot be read ({err}).") from err
-    if man.get("kind") != _KIND:
-        raise ValueError(f"load_emulator: {mfile} is a {man.get('kind')!r} emulator, not {_KIND!r}.")
+    if man.get("kind") not in (_KIND, "spectrum"):
+        raise ValueError(
+            f"load_emulator: {mfile} is a {man.get('kind')!r} emulator, not 'photometry' or "
+            "'spectrum'."
+        )
     ours = version("emulate-sps")
     made = man.get("versions", {}).get("emulate-sps")
     if made is None or made.split(".")[:2] != ours.split(".")[:2]:
@@ -637,6 +677,10 @@ def load_emulator(name_or_path: str | os.PathLike) -> PhotometryEmulator:
             "(corrupt or truncated); reinstall the package or retrain."
         )
     state = serialization.msgpack_restore(wfile.read_bytes())
+    if man["kind"] == "spectrum":
+        from ._spec_emulator import _from_state
+
+        return _from_state(state, man, wfile)
     n_layers = len(man["layer_shapes"])
     try:
         layers = []

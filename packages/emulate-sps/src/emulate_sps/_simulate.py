@@ -18,9 +18,15 @@ analytically):
   as ``sfh_log_sfr_ratios`` as (n, k) arrays);
 - ``mag_ab``: (n, n_bands) AB magnitudes of 1 M_sun formed, in the recipe's filters;
 - ``surviving_frac``: surviving stellar mass / mass formed;
-- with ``spectra``: ``rest_lnu``: (n, n_wave) rest-frame L_nu in L_sun/Hz per M_sun formed
-  on the native grid between ``spec_wave_min_aa`` and ``spec_wave_max_aa`` (``wave_aa`` in
-  the shard).
+- with ``spectra=True`` (or ``"native"``): ``rest_lnu``: (n, n_wave) rest-frame L_nu in
+  L_sun/Hz per M_sun formed on the native grid between ``spec_wave_min_aa`` and
+  ``spec_wave_max_aa`` (``wave_aa`` in the shard);
+- with ``spectra="cells"`` (the spectral emulator's training sets): ``rest_lnu_cells``:
+  (n, n_cells) the same rest-frame spectrum averaged over cells of constant width
+  `SPEC_CELL_DLNLAM` in ln(lambda) (flux-conserving: the exact integral of the engine's
+  piecewise-linear spectrum over each cell, divided by the cell width), cell edges
+  ``wave_edges_aa`` (n_cells + 1,) from `spectrum_cell_edges`; about 3x smaller than the
+  native spectra between 912 A and 6 micron, and nebular lines fall inside cells.
 
 Priors (`TrainingPrior`, uniform unless said; chosen to cover what fits of real galaxies
 need, documented in docs/emulate-sps.md):
@@ -55,6 +61,8 @@ from typing import Any
 import numpy as np
 
 __all__ = [
+    "SPEC_CELL_DLNLAM",
+    "spectrum_cell_edges",
     "TRAINING_FILTER_SETS",
     "SimulationRecipe",
     "TrainingPrior",
@@ -73,6 +81,9 @@ TRAINING_FILTER_SETS: dict[str, tuple[str, ...]] = {
         "jwst_f430m", "jwst_f460m", "jwst_f480m",
     ),  # fmt: skip
 }
+
+#: Width in ln(lambda) of the cells of ``spectra="cells"`` training sets (R ~ 1000).
+SPEC_CELL_DLNLAM = 1.0e-3
 
 _SHARD_FORMAT = "shard_{:05d}.h5"
 _MANIFEST = "manifest.json"
@@ -244,6 +255,49 @@ class TrainingPrior:
         return {name: out[name] for name in config.names}
 
 
+def spectrum_cell_edges(wave_min_aa: float, wave_max_aa: float,
+                        dlnlam: float = SPEC_CELL_DLNLAM) -> np.ndarray:  # fmt: skip
+    """Edges of cells of width ``dlnlam`` in ln(lambda) from ``wave_min_aa`` (Angstrom).
+
+    As many whole cells as fit below ``wave_max_aa``:
+    ``edges[k] = wave_min_aa * exp(k * dlnlam)``, ``k = 0 .. floor(ln(max/min) / dlnlam)``.
+    """
+    if not (0 < wave_min_aa < wave_max_aa) or not dlnlam > 0:
+        raise ValueError(
+            f"spectrum_cell_edges: need 0 < wave_min_aa < wave_max_aa and dlnlam > 0; got "
+            f"{wave_min_aa!r}, {wave_max_aa!r}, {dlnlam!r}."
+        )
+    n = int(math.floor(math.log(wave_max_aa / wave_min_aa) / dlnlam + 1e-9))
+    return wave_min_aa * np.exp(dlnlam * np.arange(n + 1))
+
+
+def _cell_average_matrix(wave_aa: np.ndarray, edges_aa: np.ndarray):
+    """Sparse (n_cells, n_wave): spectrum on ``wave_aa`` -> its cell averages in ln(lambda)."""
+    from ._photometry import interval_weights
+
+    if edges_aa[0] < wave_aa[0] or edges_aa[-1] > wave_aa[-1]:
+        raise ValueError(
+            f"spectrum cells {edges_aa[0]:.6g}-{edges_aa[-1]:.6g} A reach outside the SSP grid "
+            f"({wave_aa[0]:.6g}-{wave_aa[-1]:.6g} A); narrow spec_wave_min_aa / spec_wave_max_aa."
+        )
+    widths = np.log(edges_aa[1:] / edges_aa[:-1])
+    return interval_weights(wave_aa, edges_aa).multiply(1.0 / widths[:, None]).tocsr()
+
+
+def _spectra_mode(spectra: Any) -> bool | str:
+    """False (none), True (native grid) or "cells" (as recorded in the manifest)."""
+    if spectra is False or spectra is None:
+        return False
+    if spectra is True or spectra == "native":
+        return True
+    if spectra == "cells":
+        return "cells"
+    raise ValueError(
+        f"simulate: spectra must be False, True / 'native' (native grid) or 'cells' (cell "
+        f"averages for the spectral emulator); got {spectra!r}."
+    )
+
+
 def _versions() -> dict[str, str]:
     from importlib.metadata import PackageNotFoundError, version
 
@@ -263,15 +317,18 @@ def _sha256(path: Path) -> str:
 
 
 def _settings(recipe: SimulationRecipe, prior: TrainingPrior, seed: int, shard_size: int,
-              spectra: bool) -> dict[str, Any]:  # fmt: skip
-    return {
+              spectra: bool | str) -> dict[str, Any]:  # fmt: skip
+    out = {
         "format_version": _FORMAT_VERSION,
         "recipe": recipe.to_dict(),
         "prior": prior.to_dict(),
         "seed": int(seed),
         "shard_size": int(shard_size),
-        "spectra": bool(spectra),
+        "spectra": spectra,
     }
+    if spectra == "cells":
+        out["spec_cell_dlnlam"] = SPEC_CELL_DLNLAM
+    return out
 
 
 def _write_manifest(out_dir: Path, manifest: dict[str, Any]) -> None:
@@ -310,7 +367,7 @@ def simulate(
     seed: int = 0,
     shard_size: int = 10_000,
     batch_size: int = 500,
-    spectra: bool = False,
+    spectra: bool | str = False,
     progress: bool = True,
 ) -> Path:
     """Simulate (or finish) a training set of ``n`` rows in ``out_dir``.
@@ -329,7 +386,9 @@ def simulate(
         seed: base seed; shard ``k`` uses ``fold_in(key(seed), k)``.
         shard_size: rows per shard.
         batch_size: galaxies per vmapped call (memory: ~1 MB each with spectra).
-        spectra: also store rest-frame spectra (for the spectral emulator).
+        spectra: also store rest-frame spectra: True (or ``"native"``) on the SSP grid's
+            wavelengths, ``"cells"`` as cell averages of width `SPEC_CELL_DLNLAM` in
+            ln(lambda) (the spectral emulator's training sets; see the module docstring).
         progress: show a progress bar (tqdm) over rows.
 
     Returns:
@@ -346,6 +405,7 @@ def simulate(
     for name, v in (("shard_size", shard_size), ("batch_size", batch_size)):
         if isinstance(v, bool) or not isinstance(v, int) or v < 1:
             raise ValueError(f"simulate: {name} must be a positive integer; got {v!r}.")
+    spectra = _spectra_mode(spectra)
     recipe = recipe or SimulationRecipe()
     prior = prior or TrainingPrior()
     out = Path(out_dir)
@@ -369,6 +429,12 @@ def simulate(
     manifest["grid"] = config.grid_name
     wave = np.asarray(config.native.wave_aa, np.float64)
     spec_sel = (wave >= recipe.spec_wave_min_aa) & (wave <= recipe.spec_wave_max_aa)
+    cell_edges = cell_avg = None
+    if spectra == "cells":
+        cell_edges = spectrum_cell_edges(recipe.spec_wave_min_aa, recipe.spec_wave_max_aa)
+        cell_avg = _cell_average_matrix(wave, cell_edges)
+        spec_sel = np.ones_like(spec_sel)  # the whole native spectrum, averaged below
+    n_spec = cell_edges.size - 1 if spectra == "cells" else int(spec_sel.sum()) if spectra else 0
     dtype = config.log_age_yr.dtype
 
     def one(cfg, p):
@@ -399,7 +465,7 @@ def simulate(
         draws = {name: v[:rows] for name, v in draws.items()}
         mags = np.empty((rows, config.n_filters), np.float32)
         frac = np.empty(rows, np.float32)
-        spec = np.empty((rows, int(spec_sel.sum()) if spectra else 0), np.float32)
+        spec = np.empty((rows, n_spec), np.float32)
         for start in range(0, rows, batch_size):
             idx = np.minimum(np.arange(start, start + batch_size), rows - 1)
             stop = min(start + batch_size, rows)
@@ -409,7 +475,10 @@ def simulate(
             with np.errstate(divide="ignore"):
                 mags[start:stop] = -2.5 * np.log10(ph[:keep])
             frac[start:stop] = fr[:keep]
-            spec[start:stop] = sp[:keep]
+            if cell_avg is not None:
+                spec[start:stop] = (cell_avg @ sp[:keep].astype(np.float64).T).T
+            else:
+                spec[start:stop] = sp[:keep]
             bar.update(keep)
         bad = ~np.isfinite(frac)
         bad |= ~np.all(np.isfinite(mags) | (mags == np.inf), axis=1)
@@ -420,8 +489,9 @@ def simulate(
                 f"simulate: shard {k}, row {i}: the engine returned a non-finite value for "
                 f"{row}; this is a bug in the priors or the engine, please report it."
             )
-        entry = _write_shard(out, k, draws, mags, frac, spec, wave[spec_sel] if spectra else None,
-                             config.filter_names)  # fmt: skip
+        entry = _write_shard(out, k, draws, mags, frac, spec,
+                             wave[spec_sel] if spectra is True else None,
+                             config.filter_names, cell_edges)  # fmt: skip
         entry["seconds"] = round(time.perf_counter() - t0, 3)
         manifest["shards"][str(k)] = entry
         _write_manifest(out, manifest)
@@ -433,7 +503,8 @@ def simulate(
     return out
 
 
-def _write_shard(out: Path, k, draws, mags, frac, spec, spec_wave, filter_names) -> dict:
+def _write_shard(out: Path, k, draws, mags, frac, spec, spec_wave, filter_names,
+                 cell_edges=None) -> dict:  # fmt: skip
     import h5py
     import sedcore
 
@@ -453,6 +524,10 @@ def _write_shard(out: Path, k, draws, mags, frac, spec, spec_wave, filter_names)
                 f.create_dataset("wave_aa", data=spec_wave)
                 s = f.create_dataset("rest_lnu", data=spec)
                 s.attrs["unit"] = "L_sun/Hz per M_sun formed (rest frame)"
+            if cell_edges is not None:
+                f.create_dataset("wave_edges_aa", data=cell_edges)
+                s = f.create_dataset("rest_lnu_cells", data=spec)
+                s.attrs["unit"] = "L_sun/Hz per M_sun formed (rest frame), cell averages in ln(lambda)"
     return {"file": name, "rows": int(mags.shape[0]), "sha256": _sha256(out / name)}
 
 
@@ -465,7 +540,8 @@ def read_training_set(path: str | os.PathLike, *, verify: bool = True) -> dict[s
 
     Returns:
         ``{"manifest": dict, "params": {name: array}, "mag_ab": (n, n_bands),
-        "surviving_frac": (n,), ["wave_aa", "rest_lnu"]}``.
+        "surviving_frac": (n,), ["wave_aa", "rest_lnu"], ["wave_edges_aa",
+        "rest_lnu_cells"]}``.
 
     Raises:
         FileNotFoundError: no manifest (not a training set, or never finished a shard).
@@ -500,16 +576,17 @@ def read_training_set(path: str | os.PathLike, *, verify: bool = True) -> dict[s
             with h5py.File(file, "r") as f:
                 for pname in manifest["param_names"]:
                     parts.setdefault(f"params/{pname}", []).append(f["params"][pname][...])
-                for ds in ("mag_ab", "surviving_frac", "rest_lnu"):
+                for ds in ("mag_ab", "surviving_frac", "rest_lnu", "rest_lnu_cells"):
                     if ds in f:
                         parts.setdefault(ds, []).append(f[ds][...])
-                if "wave_aa" in f:
-                    parts["wave_aa"] = [f["wave_aa"][...]]
+                for ds in ("wave_aa", "wave_edges_aa"):
+                    if ds in f:
+                        parts[ds] = [f[ds][...]]
         except (OSError, KeyError) as err:
             raise ValueError(f"training set {root}: {file.name} cannot be read ({err}).") from err
     out: dict[str, Any] = {"manifest": manifest, "params": {}}
     for key, arrays in parts.items():
-        value = arrays[0] if key == "wave_aa" else np.concatenate(arrays)
+        value = arrays[0] if key in ("wave_aa", "wave_edges_aa") else np.concatenate(arrays)
         if key.startswith("params/"):
             out["params"][key[len("params/"):]] = value
         else:

@@ -823,9 +823,10 @@ def param_space(
         >>> space.names  # ('z', 'log_mass', 'log_zsol', 'dust2', 'dust1', 'sfh_age_yr', ...)
     """
     from ._emulator import PhotometryEmulator, emulator_param_space
+    from ._spec_emulator import SpectralPhotometry, spectral_param_space
 
-    if isinstance(config, PhotometryEmulator):
-        space = emulator_param_space(config)
+    if isinstance(config, (PhotometryEmulator, SpectralPhotometry)):
+        space = (spectral_param_space if isinstance(config, SpectralPhotometry) else emulator_param_space)(config)
         if bounds:
             raise ValueError("param_space: bounds cannot be changed for an emulator (its box is its training prior).")
         return space
@@ -1111,9 +1112,12 @@ def stellar_masses(config: SynthesisConfig, params: Mapping[str, Any]) -> Stella
         >>> float(masses.surviving_mass_msun / masses.mass_formed_msun)  # ~0.6 for old stars
     """
     from ._emulator import PhotometryEmulator, emulated_stellar_masses
+    from ._spec_emulator import SpectralPhotometry, spectral_stellar_masses
 
     if isinstance(config, PhotometryEmulator):
         return emulated_stellar_masses(config, params)
+    if isinstance(config, SpectralPhotometry):
+        return spectral_stellar_masses(config, params)
     p = _prepare(config, params, "stellar_masses")
     stars = _stars(config, p, _t_univ(config, p["z"]))
     return StellarMasses(jnp.sum(stars.mass_age), _surviving_mass(config, stars))
@@ -1165,9 +1169,12 @@ def photometry(config: SynthesisConfig, params: Mapping[str, Any]) -> jax.Array:
         >>> grads = jax.grad(lambda p: jnp.sum(jnp.log(photometry(config, p))))(params)
     """
     from ._emulator import PhotometryEmulator, emulated_photometry
+    from ._spec_emulator import SpectralPhotometry, spectral_photometry
 
     if isinstance(config, PhotometryEmulator):
         return emulated_photometry(config, params)
+    if isinstance(config, SpectralPhotometry):
+        return spectral_photometry(config, params)
     _require_filters(config, "photometry")
     p = _prepare(config, params, "photometry")
     stars = _stars(config, p, _t_univ(config, p["z"]))

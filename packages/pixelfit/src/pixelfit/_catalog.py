@@ -132,14 +132,18 @@ def _sfh_model(spec: ModelSpec):
         return cls()
 
 
-def _emulator_recipe(name_or_path: str) -> dict[str, Any]:
-    """The training recipe recorded in an emulator's manifest (its model)."""
+def _emulator_manifest_path(name_or_path: str) -> Path:
     import importlib.resources
 
     path = Path(name_or_path)
     if not path.is_dir():
         path = Path(str(importlib.resources.files("emulate_sps") / "weights" / name_or_path))
-    manifest = path / "manifest.json"
+    return path / "manifest.json"
+
+
+def _emulator_recipe(name_or_path: str) -> dict[str, Any]:
+    """The training recipe recorded in an emulator's manifest (its model)."""
+    manifest = _emulator_manifest_path(name_or_path)
     try:
         return json.loads(manifest.read_text())["recipe"]
     except (OSError, ValueError, KeyError) as err:
@@ -264,6 +268,7 @@ def _fit_chunk(
     )
     table = summary_table(results)
     table["row"] = np.asarray(rows, dtype=np.int64)
+    table.meta["chunk_fit_seconds"] = round(float(results.seconds), 3)
     files: dict[str, bytes] = {}
     with tempfile.TemporaryDirectory(prefix="pixelfit_chunk_") as tmp:
         tmp = Path(tmp)
@@ -305,6 +310,11 @@ def _run_record(spec, prepared, settings, thresholds, seed, chunk_size, batch_si
         "batch_size": int(batch_size),
         "min_bands": int(min_bands),
         "outputs": {"posteriors": bool(posteriors), "plots": bool(plots)},
+        # the emulator's manifest (it holds the weights' checksum): retrained weights under
+        # the same name make a resume refuse instead of mixing two models
+        "emulator_manifest_sha256": (
+            sedcore.sha256_file(_emulator_manifest_path(spec.emulator)) if spec.emulator else None
+        ),
         "versions": {
             "pixelfit": version("pixelfit"),
             "emulate_sps": emulate_sps.__version__,
@@ -349,7 +359,11 @@ def _finished_chunks(out: Path, bounds: list[tuple[int, int]]) -> set[int]:
 
 
 def read_catalog_summary(out_dir: str | os.PathLike) -> Table:
-    """The summary of a finished (or partly finished) run: its chunks' rows, in row order."""
+    """The summary of a finished (or partly finished) run: its chunks' rows, in row order.
+
+    ``meta["fit_seconds_total"]`` is the fits' wall-clock time summed over the chunks
+    (compilation included), whatever the number of resumed runs it took.
+    """
     out = Path(out_dir)
     paths = sorted((out / _CHUNK_DIR).glob("chunk_*.ecsv"))
     if not paths:
@@ -357,6 +371,11 @@ def read_catalog_summary(out_dir: str | os.PathLike) -> Table:
     tables = [Table.read(p, format="ascii.ecsv") for p in paths]
     table = vstack(tables, metadata_conflicts="silent")
     table.meta = dict(tables[0].meta)
+    table.meta.pop("chunk_fit_seconds", None)
+    # wall-clock seconds of the fits (compilation included), summed over chunks and runs
+    table.meta["fit_seconds_total"] = round(
+        sum(float(t.meta.get("chunk_fit_seconds", np.nan)) for t in tables), 3
+    )
     order = np.argsort(np.asarray(table["row"]), kind="stable")
     return table[order]
 

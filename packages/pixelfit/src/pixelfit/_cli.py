@@ -61,7 +61,8 @@ def _add_sampler(p: argparse.ArgumentParser) -> None:
     add("--max-doublings", type=int, default=8, help="NUTS tree depth limit (default 8)")
     add("--dense-mass", action="store_true", help="adapt a dense mass matrix")
     add("--init-draws", type=int, default=64, help="prior draws scored to start (default 64)")
-    add("--init-steps", type=int, default=200, help="Adam steps from the best (default 200)")
+    add("--init-steps", type=int, default=200, help="Adam steps per start (default 200)")
+    add("--init-starts", type=int, default=8, help="best draws refined by Adam (default 8)")
     add("--seed", type=int, default=0, help="run seed (object row r uses fold_in(seed, r))")
     add("--chunk-size", type=int, default=64, help="rows per Dask task (default 64; demo 8)")
     add("--batch-size", type=int, default=8, help="objects per compiled batch (default 8)")
@@ -143,6 +144,7 @@ def _settings(args):
         dense_mass=args.dense_mass,
         num_init_draws=args.init_draws,
         num_init_steps=args.init_steps,
+        num_init_starts=args.init_starts,
     ).check()
 
 

@@ -50,6 +50,9 @@ class SamplerSettings(NamedTuple):
         init_learning_rate: Adam learning rate, unconstrained units (default 0.05).
         init_jitter: standard deviation of the chains' starting offsets (default 0.1).
         dense_mass: adapt a dense mass matrix instead of a diagonal one (default False).
+        num_init_starts: the best this many prior draws are each refined by Adam and the
+            best result is kept (default 8): multimodal posteriors (a free redshift) are
+            otherwise often started in a secondary mode.
     """
 
     num_warmup: int = 500
@@ -62,6 +65,7 @@ class SamplerSettings(NamedTuple):
     init_learning_rate: float = 0.05
     init_jitter: float = 0.1
     dense_mass: bool = False
+    num_init_starts: int = 8
 
     def check(self) -> SamplerSettings:
         """Raise ValueError naming a bad setting; return self."""
@@ -71,6 +75,7 @@ class SamplerSettings(NamedTuple):
             "num_chains",
             "num_init_draws",
             "max_num_doublings",
+            "num_init_starts",
         ):
             value = getattr(self, name)
             if not isinstance(value, (int, np.integer)) or value < 1:
@@ -118,7 +123,8 @@ class Draws(NamedTuple):
 def initial_position(
     key: jax.Array, fit: FitModel, obs: Observation, settings: SamplerSettings
 ) -> tuple[dict[str, jax.Array], jax.Array, jax.Array]:
-    """Best of ``num_init_draws`` prior draws, refined by ``num_init_steps`` of Adam.
+    """The best ``num_init_starts`` of ``num_init_draws`` prior draws, each refined by
+    ``num_init_steps`` of Adam; the best result.
 
     Args:
         key: PRNG key.
@@ -132,11 +138,15 @@ def initial_position(
     keys = jax.random.split(key, settings.num_init_draws)
     draws = jax.vmap(lambda k: prior_draw(k, fit, obs))(keys)
     scores = jax.vmap(lambda p: log_density(fit, obs, p))(draws)
-    best = jnp.argmax(scores)
-    start = jax.tree.map(lambda x: x[best], draws)
+    scores = jnp.where(jnp.isnan(scores), -jnp.inf, scores)
+    n_starts = min(settings.num_init_starts, settings.num_init_draws)
+    top_scores, top = jax.lax.top_k(scores, n_starts)
+    best_prior = top_scores[0]
+    starts = jax.tree.map(lambda x: x[top], draws)
     if settings.num_init_steps == 0:
-        return start, scores[best], scores[best]
-    x0, unravel = ravel_pytree(start)
+        return jax.tree.map(lambda x: x[0], starts), best_prior, best_prior
+    x0s = jax.vmap(lambda p: ravel_pytree(p)[0])(starts)
+    unravel = ravel_pytree(jax.tree.map(lambda x: x[0], starts))[1]
 
     def loss(x):
         return -log_density(fit, obs, unravel(x))
@@ -144,25 +154,32 @@ def initial_position(
     opt = optax.adam(settings.init_learning_rate)
     value_and_grad = jax.value_and_grad(loss)
 
-    def step(carry, _):
-        x, opt_state, best_x, best_loss = carry
-        value, grad = value_and_grad(x)
-        ok = jnp.isfinite(value) & jnp.all(jnp.isfinite(grad))
-        better = ok & (value < best_loss)
-        best_x = jnp.where(better, x, best_x)
-        best_loss = jnp.where(better, value, best_loss)
-        updates, new_state = opt.update(jnp.where(ok, grad, 0.0), opt_state, x)
-        # A non-finite point sends the iterate back to the best point seen.
-        x = jnp.where(ok, optax.apply_updates(x, updates), best_x)
-        opt_state = jax.tree.map(lambda a, b: jnp.where(ok, a, b), new_state, opt_state)
-        return (x, opt_state, best_x, best_loss), None
+    def refine(x0, score0):
+        def step(carry, _):
+            x, opt_state, best_x, best_loss = carry
+            value, grad = value_and_grad(x)
+            ok = jnp.isfinite(value) & jnp.all(jnp.isfinite(grad))
+            better = ok & (value < best_loss)
+            best_x = jnp.where(better, x, best_x)
+            best_loss = jnp.where(better, value, best_loss)
+            updates, new_state = opt.update(jnp.where(ok, grad, 0.0), opt_state, x)
+            # A non-finite point sends the iterate back to the best point seen.
+            x = jnp.where(ok, optax.apply_updates(x, updates), best_x)
+            opt_state = jax.tree.map(lambda a, b: jnp.where(ok, a, b), new_state, opt_state)
+            return (x, opt_state, best_x, best_loss), None
 
-    carry = (x0, opt.init(x0), x0, -scores[best])
-    (x, _, best_x, best_loss), _ = jax.lax.scan(step, carry, None, length=settings.num_init_steps)
-    final = loss(x)
-    use_final = jnp.isfinite(final) & (final < best_loss)
-    x = jnp.where(use_final, x, best_x)
-    return unravel(x), -jnp.where(use_final, final, best_loss), scores[best]
+        carry = (x0, opt.init(x0), x0, -score0)
+        (x, _, best_x, best_loss), _ = jax.lax.scan(
+            step, carry, None, length=settings.num_init_steps
+        )
+        final = loss(x)
+        use_final = jnp.isfinite(final) & (final < best_loss)
+        return jnp.where(use_final, x, best_x), jnp.where(use_final, final, best_loss)
+
+    xs, losses = jax.vmap(refine)(x0s, top_scores)
+    losses = jnp.where(jnp.isnan(losses), jnp.inf, losses)
+    i = jnp.argmin(losses)
+    return unravel(xs[i]), -losses[i], best_prior
 
 
 def sample(key: jax.Array, fit: FitModel, obs: Observation, settings: SamplerSettings) -> Draws:

@@ -1,0 +1,156 @@
+"""Benchmark: the Hubble Deep Field North catalog end to end, free redshift (issue #7).
+
+Reads ``../shared/data/hdfn`` (Fernandez-Soto et al. 1999 as distributed with EAZY: 1067
+galaxies, WFPC2 F300W/F450W/F606W/F814W + KPNO J/H/K, AB zero point 25, -99 = not observed;
+114 spectroscopic redshifts) with ``sedcore.read_photometry`` and fits it with
+``pixelfit.fit_catalog`` exactly as ``pixelfit catalog`` does: a rest-frame spectral
+emulator projected through the seven real filter curves at each redshift (the photometric
+emulator has fixed bands and the exact engine is ~100x too slow for 1067 free-redshift
+fits on this CPU), free redshift Uniform(z_min, z_max), 7-bin continuity SFH, Calzetti dust
+with birth clouds, Cloudy nebular emission, 5% noise floor plus the emulator's measured
+error. Photometric redshift = posterior median ``z_p50``; against z_spec: NMAD of
+dz/(1+z_spec) (1.48 x median |dz/(1+z) - median|) and the outlier fraction
+(|dz|/(1+z_spec) > 0.15).
+
+The run is resumable (``--resume``, same ``--out``): the whole catalog takes hours on 2 CPU
+cores, so it can be spread over several sessions. ``--spec-z-only`` fits the 114 objects
+with a spectroscopic redshift (redshift still free).
+
+Run: ``python -m tools.bench.bench_hdfn --out DIR [--spec-z-only] [--resume]`` from the
+repository root. Writes benchmarks/results/hdfn[_specz].json and hdfn[_specz].png.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import numpy as np
+
+from tools.bench.harness import RESULTS_DIR, ROOT, Timing, write_report
+
+HDFN = ROOT.parent / "shared" / "data" / "hdfn"
+FILTER_FILES = ("wfpc2_f300w", "wfpc2_f450w", "wfpc2_f606w", "wfpc2_f814w",
+                "kpno_irim_j", "kpno_irim_h", "kpno_irim_k")  # fmt: skip
+
+
+def read_hdfn(spec_z_only: bool):
+    import sedcore
+
+    filters = [str(HDFN / "filters" / f"{f}.dat") for f in FILTER_FILES]
+    phot = sedcore.read_photometry(
+        HDFN / "hdfn_fs99_eazy.cat", filters=filters, translate=HDFN / "zphot.translate",
+        zero_point=25.0, redshift_column="z_spec", id_column="id", missing_below=-90.0,
+    )  # fmt: skip
+    if spec_z_only:
+        from astropy.table import Table
+
+        table = Table.read(HDFN / "hdfn_fs99_eazy.cat", format="ascii.commented_header",
+                           header_start=0)  # fmt: skip
+        keep = np.asarray(table["z_spec"]) > 0
+        phot = sedcore.read_photometry(
+            table[keep], filters=filters, translate=HDFN / "zphot.translate", zero_point=25.0,
+            redshift_column="z_spec", id_column="id", missing_below=-90.0,
+        )  # fmt: skip
+    return filters, phot
+
+
+def photo_z_stats(z_phot: np.ndarray, z_spec: np.ndarray) -> dict[str, float]:
+    dz = (z_phot - z_spec) / (1.0 + z_spec)
+    nmad = 1.48 * np.median(np.abs(dz - np.median(dz)))
+    return {
+        "n": int(dz.size),
+        "nmad": float(nmad),
+        "outlier_fraction": float(np.mean(np.abs(dz) > 0.15)),
+        "bias_median": float(np.median(dz)),
+    }
+
+
+def plot(path: Path, z_spec, z_phot, lo, hi, ok, stats) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 6))
+    for sel, style in ((ok, dict(color="C0", label="fit_ok")),
+                       (~ok, dict(color="C3", mfc="none", label="not converged"))):  # fmt: skip
+        ax.errorbar(z_spec[sel], z_phot[sel], yerr=[z_phot[sel] - lo[sel], hi[sel] - z_phot[sel]],
+                    fmt="o", ms=3, lw=0.6, **style)  # fmt: skip
+    top = max(6.0, float(np.nanmax(hi)) * 1.05)
+    x = np.linspace(0, top, 50)
+    ax.plot(x, x, "k-", lw=0.8)
+    for s in (-0.15, 0.15):
+        ax.plot(x, x + s * (1 + x), "k:", lw=0.8)
+    ax.set_xlim(0, top)
+    ax.set_ylim(0, top)
+    ax.set_xlabel("z_spec")
+    ax.set_ylabel("z_phot (posterior median, 16-84%)")
+    ax.set_title(f"HDF-N, {stats['n']} spectroscopic redshifts: NMAD {stats['nmad']:.3f}, "
+                 f"outliers {stats['outlier_fraction']:.1%}", fontsize=9)  # fmt: skip
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--out", type=Path, required=True, help="run folder (fit_catalog layout)")
+    ap.add_argument("--emulator", default="bc03_rest_spec", help="spectral emulator name")
+    ap.add_argument("--spec-z-only", action="store_true")
+    ap.add_argument("--resume", action="store_true")
+    ap.add_argument("--z-min", type=float, default=0.01)
+    ap.add_argument("--z-max", type=float, default=8.0)
+    ap.add_argument("--chains", type=int, default=4)
+    ap.add_argument("--warmup", type=int, default=500)
+    ap.add_argument("--draws", type=int, default=500)
+    ap.add_argument("--chunk-size", type=int, default=16)
+    ap.add_argument("--batch-size", type=int, default=8)
+    args = ap.parse_args(argv)
+
+    import pixelfit
+
+    filters, phot = read_hdfn(args.spec_z_only)
+    spec = pixelfit.ModelSpec(filters=tuple(filters), emulator=args.emulator, free_redshift=True,
+                              z_min=args.z_min, z_max=args.z_max)  # fmt: skip
+    settings = pixelfit.SamplerSettings(num_warmup=args.warmup, num_draws=args.draws,
+                                        num_chains=args.chains)  # fmt: skip
+    t0 = time.perf_counter()
+    table = pixelfit.fit_catalog(
+        phot, spec, args.out, settings=settings, chunk_size=args.chunk_size,
+        batch_size=args.batch_size, resume=args.resume, posteriors=False,
+        source=str(HDFN / "hdfn_fs99_eazy.cat") + (" (z_spec > 0 rows)" if args.spec_z_only else ""),
+    )  # fmt: skip
+    seconds = time.perf_counter() - t0
+    z_spec = np.asarray(phot.redshift, np.float64)
+    has = np.isfinite(z_spec) & np.asarray(table["fitted"])
+    z_phot = np.asarray(table["z_p50"], np.float64)
+    stats = photo_z_stats(z_phot[has], z_spec[has])
+    ok = np.asarray(table["fit_ok"])
+    n_fit = int(np.sum(table["fitted"]))
+    result = {
+        **{f"photo_z_{k}": v for k, v in stats.items()},
+        "n_rows": len(table), "n_fitted": n_fit, "fit_ok_fraction": float(ok[table["fitted"]].mean()),
+        "settings": settings._asdict(), "emulator": args.emulator, "z_prior": [args.z_min, args.z_max],
+        "seconds_this_call": seconds,
+        "fit_seconds_total_all_runs": float(table.meta["fit_seconds_total"]),
+    }  # fmt: skip
+    print(f"photo-z on {stats['n']} z_spec: NMAD {stats['nmad']:.4f}, outliers "
+          f"{stats['outlier_fraction']:.2%}, bias {stats['bias_median']:+.4f}; fit_ok "
+          f"{result['fit_ok_fraction']:.1%}; {seconds:.0f} s this call for {n_fit} rows")  # fmt: skip
+    suite = "hdfn_specz" if args.spec_z_only else "hdfn"
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    plot(RESULTS_DIR / f"{suite}.png", z_spec[has], z_phot[has],
+         np.asarray(table["z_p16"])[has], np.asarray(table["z_p84"])[has], ok[has], stats)  # fmt: skip
+    timing = Timing(label="HDF-N catalog fit (this call)", compile_s=float("nan"), median_s=seconds,
+                    min_s=seconds, max_s=seconds, repeats=1, n_items=n_fit,
+                    items_per_s=n_fit / seconds, us_per_item=seconds / max(n_fit, 1) * 1e6,
+                    extra=result)  # fmt: skip
+    write_report(suite, [timing], {"photo-z": stats})
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
