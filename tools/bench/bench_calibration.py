@@ -103,42 +103,64 @@ def ranks(draws: np.ndarray, truth: np.ndarray) -> np.ndarray:
     return (flat < truth[:, None]).mean(axis=1)
 
 
-def plot(path: Path, result: dict, rank_values: dict) -> None:
+#: Posterior percentiles kept per object; the truth falls in one of the 6 intervals they
+#: bound, with probabilities 2.5, 13.5, 34, 34, 13.5, 2.5% if the posteriors are calibrated.
+EDGES = (2.5, 16, 50, 84, 97.5)
+EXPECTED = np.diff(np.concatenate([[0.0], EDGES, [100.0]])) / 100.0
+
+
+def interval_counts(per: dict, name: str) -> np.ndarray:
+    """Counts of truths in the 6 intervals bounded by the posterior percentiles EDGES."""
+    t = np.asarray(per[f"{name}_truth"])
+    qs = np.stack([np.asarray(per[f"{name}_p{q:g}"]) for q in EDGES], axis=1)
+    k = (t[:, None] > qs).sum(axis=1)
+    return np.bincount(k, minlength=len(EDGES) + 1)
+
+
+def plot(path: Path, result: dict, per: dict) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    names = list(rank_values)
+    names = [k for k in QUANTITIES if k in result["coverage"]]
     fig, axes = plt.subplots(2, (len(names) + 1) // 2 + 1, figsize=(16, 6.5))
     axes = axes.ravel()
+    labels = ["<2.5", "2.5-16", "16-50", "50-84", "84-97.5", ">97.5"]
     for ax, name in zip(axes, names, strict=False):
-        ax.hist(rank_values[name], bins=10, range=(0, 1), color="C0", alpha=0.8)
-        n = len(rank_values[name])
-        ax.axhline(n / 10, color="k", lw=0.8)
-        ax.axhspan(n / 10 - 2 * np.sqrt(n / 10), n / 10 + 2 * np.sqrt(n / 10), color="0.85")
+        counts = interval_counts(per, QUANTITIES[name])
+        n = counts.sum()
+        x = np.arange(len(counts))
+        expected = n * EXPECTED
+        ax.bar(x, expected, 0.8, color="0.85", label="calibrated (expected)", zorder=1)
+        ax.errorbar(x, expected, yerr=2 * np.sqrt(expected * (1 - EXPECTED)), fmt="none",
+                    ecolor="0.5", capsize=3, zorder=2)  # fmt: skip
+        ax.bar(x, counts, 0.45, color="C0", label="truths", zorder=3)
         c = result["coverage"][name]
-        ax.set_title(f"{name}\n68%: {c['68']:.2f}  95%: {c['95']:.2f}", fontsize=9)
-        ax.set_xlabel("rank of the truth among the draws")
+        ax.set_title(f"{name}\n68%: {c['68']:.3f}  95%: {c['95']:.3f}", fontsize=9)
+        ax.set_xticks(x, labels, fontsize=7)
+        ax.set_xlabel("posterior percentile interval holding the truth", fontsize=8)
+    axes[0].legend(fontsize=7)
     ax = axes[len(names)]
     x = np.arange(len(names))
-    ax.bar(x - 0.2, [result["coverage"][k]["68"] for k in names], 0.4, label="68%")
-    ax.bar(x + 0.2, [result["coverage"][k]["95"] for k in names], 0.4, label="95%")
     for lvl in (0.68, 0.95):
         ax.axhspan(lvl - 0.05, lvl + 0.05, color="0.85", zorder=0)
+    ax.bar(x - 0.2, [result["coverage"][k]["68"] for k in names], 0.4, label="68%", zorder=2)
+    ax.bar(x + 0.2, [result["coverage"][k]["95"] for k in names], 0.4, label="95%", zorder=2)
     ax.set_xticks(x, [k.replace("log10 ", "") for k in names], rotation=60, fontsize=7)
     ax.set_ylim(0.4, 1.0)
+    ax.set_title("coverage (grey: nominal +-5 points)", fontsize=9)
     ax.legend(fontsize=8)
     for extra in axes[len(names) + 1:]:
         extra.axis("off")
-    fig.suptitle(f"pixelfit calibration: {result['n_mocks']} mocks from the prior (grey: +-5 points / "
-                 "+-2 sigma of a uniform rank histogram)")  # fmt: skip
+    fig.suptitle(f"pixelfit calibration: {result['n_mocks']} mocks drawn from the prior, "
+                 f"fit_ok for {result['fit_ok_fraction']:.0%} (error bars: 2 sigma binomial)")  # fmt: skip
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
 
 
-def report(args, settings, flags, rank_values, fit_ok, seconds) -> None:
+def report(args, settings, flags, per, fit_ok, seconds) -> None:
     n = len(fit_ok)
     result = {"n_mocks": n, "n_requested": args.n, "coverage": {}}
     for label, f in flags.items():
@@ -159,12 +181,19 @@ def report(args, settings, flags, rank_values, fit_ok, seconds) -> None:
     print(f"fit_ok for {result['fit_ok_fraction']:.2%}; {seconds:.0f} s for {n} galaxies "
           f"({seconds / n:.1f} s per galaxy, batch {args.batch}, compile included)")  # fmt: skip
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    plot(RESULTS_DIR / "calibration.png", result, {k: np.asarray(v) for k, v in rank_values.items()})
+    plot(RESULTS_DIR / "calibration.png", result, per)
     timing = Timing(label=f"calibration fits, batch {args.batch}", compile_s=float("nan"),
                     median_s=seconds, min_s=seconds, max_s=seconds, repeats=1, n_items=n,
                     items_per_s=n / seconds, us_per_item=seconds / n * 1e6, extra=result)  # fmt: skip
     write_report("calibration", [timing],
                  {"coverage (goal: within 5 points of 68/95)": result["coverage"]})  # fmt: skip
+
+
+def settings_of(args):
+    import pixelfit
+
+    return pixelfit.SamplerSettings(num_warmup=args.warmup, num_draws=args.draws,
+                                    num_chains=args.chains)  # fmt: skip
 
 
 def main(argv=None) -> int:
@@ -178,6 +207,8 @@ def main(argv=None) -> int:
     ap.add_argument("--block", type=int, default=40, help="mocks per block between reports")
     ap.add_argument("--per-object", type=Path, default=Path("/tmp/calibration_per_object.npz"),
                     help="per-object truths and percentiles (for diagnosis)")
+    ap.add_argument("--replot", type=Path, default=None,
+                    help="redo the report and figure from a --per-object file (no fitting)")
     ap.add_argument("--fixed-z", action="store_true", help="known redshifts")
     args = ap.parse_args(argv)
 
@@ -185,16 +216,29 @@ def main(argv=None) -> int:
 
     import pixelfit
 
+    if args.replot is not None:  # figures and report again from a run's per-object file
+        per = {k: v for k, v in np.load(args.replot).items()}
+        flags = {}
+        for label, name in QUANTITIES.items():
+            if f"{name}_truth" not in per:
+                continue
+            t = per[f"{name}_truth"]
+            flags[label] = {
+                "68": (per[f"{name}_p16"] <= t) & (t <= per[f"{name}_p84"]),
+                "95": (per[f"{name}_p2.5"] <= t) & (t <= per[f"{name}_p97.5"]),
+            }
+        seconds = float(per["seconds"][()]) if "seconds" in per else float("nan")
+        report(args, settings_of(args), flags, per, list(per["fit_ok"]), seconds)
+        return 0
+
     fit = make_fit(free_z=not args.fixed_z)
     truths, flux, err = make_mocks(fit, args.n, args.seed)
     prepared = pixelfit.prepare_observations(fit, flux, err, redshift=truths["z"])
-    settings = pixelfit.SamplerSettings(num_warmup=args.warmup, num_draws=args.draws,
-                                        num_chains=args.chains)  # fmt: skip
+    settings = settings_of(args)
     t0 = time.perf_counter()
     # Fitted in blocks of --block mocks; the report is rewritten after each block, so a run
     # stopped early still leaves its figures (for the mocks fitted so far).
     flags: dict[str, dict[str, list]] = {}
-    rank_values: dict[str, list] = {}
     fit_ok: list = []
     per: dict[str, list] = {}
     key = jax.random.key(args.seed)
@@ -212,9 +256,7 @@ def main(argv=None) -> int:
             f = flags.setdefault(label, {"68": [], "95": []})
             f["68"].extend(coverage(d, t, 0.68).tolist())
             f["95"].extend(coverage(d, t, 0.95).tolist())
-            rank_values.setdefault(label, []).extend(ranks(d, t).tolist())
-        report(args, settings, flags, rank_values, fit_ok, time.perf_counter() - t0)
-        # Per object, for diagnosis: truths, percentiles and diagnostics (not committed).
+        # Per object: truths, percentiles, ranks and diagnostics (for --replot, diagnosis).
         per.setdefault("row", []).extend(done.tolist())
         per.setdefault("fit_ok", []).extend(np.asarray(res.diagnostics.fit_ok).tolist())
         per.setdefault("rhat_max", []).extend(np.asarray(res.diagnostics.rhat_max).tolist())
@@ -222,9 +264,12 @@ def main(argv=None) -> int:
         for name in set(QUANTITIES.values()):
             flat = res.posterior[name].reshape(len(done), -1)
             per.setdefault(f"{name}_truth", []).extend(truths[name][done].tolist())
-            for q in (2.5, 16, 50, 84, 97.5):
+            per.setdefault(f"{name}_rank", []).extend(ranks(flat, truths[name][done]).tolist())
+            for q in EDGES:
                 per.setdefault(f"{name}_p{q:g}", []).extend(np.percentile(flat, q, axis=1).tolist())
-        np.savez(args.per_object, **{k: np.asarray(v) for k, v in per.items()})
+        seconds = time.perf_counter() - t0
+        np.savez(args.per_object, seconds=seconds, **{k: np.asarray(v) for k, v in per.items()})
+        report(args, settings, flags, {k: np.asarray(v) for k, v in per.items()}, fit_ok, seconds)
     return 0
 
 
