@@ -270,6 +270,7 @@ def _fit_chunk(
     table["row"] = np.asarray(rows, dtype=np.int64)
     table.meta["chunk_fit_seconds"] = round(float(results.seconds), 3)
     files: dict[str, bytes] = {}
+    curves = sedcore.load_filters(list(spec.filters)) if plots else None  # once per chunk
     with tempfile.TemporaryDirectory(prefix="pixelfit_chunk_") as tmp:
         tmp = Path(tmp)
         for local in results.rows:
@@ -281,7 +282,7 @@ def _fit_chunk(
             if plots:
                 from ._plots import plot_all
 
-                written = plot_all(results, int(local), tmp, stems[local], filters=spec.filters)
+                written = plot_all(results, int(local), tmp, stems[local], filters=curves)
                 for path in written.values():
                     files[f"plots/{Path(path).name}"] = Path(path).read_bytes()
         table.write(tmp / "summary.ecsv", format="ascii.ecsv")
