@@ -22,6 +22,7 @@ columns (engine parameters and derived quantities). The shipped file is remade e
 from __future__ import annotations
 
 import dataclasses
+import functools
 import importlib.resources
 import os
 from pathlib import Path
@@ -49,8 +50,12 @@ def demo_catalog_path() -> Path:
     return Path(str(importlib.resources.files("pixelfit") / "data" / "demo_catalog.ecsv"))
 
 
+@functools.lru_cache(maxsize=1)
 def demo_spec() -> ModelSpec:
-    """The `ModelSpec` of the demo: the shipped emulator's 20 bands, redshift known."""
+    """The `ModelSpec` of the demo: the shipped emulator's 20 bands, redshift known.
+
+    Cached (the spec is immutable): the emulator's weights are read once per process.
+    """
     import emulate_sps
 
     em = emulate_sps.load_emulator(DEMO_EMULATOR)
