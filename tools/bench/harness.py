@@ -152,6 +152,7 @@ def machine_info() -> dict[str, Any]:
         info["jax"] = jax.__version__
         info["jax_backend"] = jax.default_backend()
         info["jax_devices"] = [str(d) for d in jax.devices()]
+        info["jax_device_kind"] = jax.devices()[0].device_kind  # e.g. "NVIDIA H200" or "cpu"
         info["jax_x64"] = bool(jax.config.jax_enable_x64)
     except ImportError:
         pass
