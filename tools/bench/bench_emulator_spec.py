@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 from pathlib import Path
 
 import numpy as np
@@ -46,10 +45,7 @@ def main(argv=None) -> int:
     em = emulate_sps.load_emulator(args.emulator)
     if not isinstance(em, emulate_sps.SpectrumEmulator):
         raise SystemExit(f"{args.emulator} is not a spectral emulator")
-    folder = Path(args.emulator)
-    if not (folder / "manifest.json").is_file():
-        folder = Path(emulate_sps.__file__).parent / "weights" / args.emulator
-    manifest = json.loads((folder / "manifest.json").read_text())
+    manifest = emulate_sps.emulator_manifest(args.emulator)
     recipe = emulate_sps.SimulationRecipe.from_dict(manifest["recipe"])
     specs = tuple(str(HDFN / f"{b}.dat") for b in HDFN_BANDS)
     config = dataclasses.replace(recipe, filters=specs).build_config()

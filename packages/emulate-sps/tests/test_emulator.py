@@ -106,6 +106,21 @@ def test_bad_files_are_named(trained, tmp_path):
         emulate_sps.load_emulator(bad)
     with pytest.raises(FileNotFoundError, match="neither a shipped emulator"):
         emulate_sps.load_emulator("no-such-emulator")
+    with pytest.raises(FileNotFoundError, match="neither a shipped emulator"):
+        emulate_sps.emulator_manifest("no-such-emulator")
+    (bad / "manifest.json").write_text('{"kind": "photometry", ')  # truncated
+    with pytest.raises(ValueError, match="manifest.json cannot be read"):
+        emulate_sps.load_emulator(bad)
+
+
+def test_emulator_manifest_finds_folders_and_shipped_names(trained):
+    root, em, _, _ = trained
+    assert emulate_sps.emulator_manifest_path(root / "em") == root / "em" / "manifest.json"
+    assert emulate_sps.emulator_manifest(root / "em")["name"] == em.name
+    for name in emulate_sps.shipped_emulators():
+        man = emulate_sps.emulator_manifest(name)
+        assert emulate_sps.emulator_manifest_path(name).parent.name == name
+        assert man["name"] == name and "recipe" in man and "accuracy" in man
 
 
 def test_validate_refuses_a_test_set_of_other_bands(trained, tmp_path):

@@ -38,6 +38,8 @@ from ._simulate import spectrum_cell_edges as spectrum_cell_edges
 
 # --- emulators ---
 from ._emulator import PhotometryEmulator as PhotometryEmulator
+from ._emulator import emulator_manifest as emulator_manifest
+from ._emulator import emulator_manifest_path as emulator_manifest_path
 from ._emulator import load_emulator as load_emulator
 from ._emulator import save_emulator as save_emulator
 from ._emulator import shipped_emulators as shipped_emulators

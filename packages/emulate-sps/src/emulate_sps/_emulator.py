@@ -626,6 +626,40 @@ def save_emulator(em: PhotometryEmulator, out_dir: str | os.PathLike, info: Mapp
     return out
 
 
+def emulator_manifest_path(name_or_path: str | os.PathLike) -> Path:
+    """Path of the ``manifest.json`` of a shipped emulator (by name) or of a folder.
+
+    Raises:
+        FileNotFoundError: neither a shipped name nor a folder with a manifest, listing
+            the shipped names.
+    """
+    path = Path(name_or_path)
+    if (path / _MANIFEST).is_file():
+        return path / _MANIFEST
+    shipped = _weights_dir() / str(name_or_path)
+    if (shipped / _MANIFEST).is_file():
+        return shipped / _MANIFEST
+    raise FileNotFoundError(
+        f"load_emulator: {name_or_path!r} is neither a shipped emulator "
+        f"({shipped_emulators() or 'none shipped'}) nor a folder with {_MANIFEST}."
+    )
+
+
+def emulator_manifest(name_or_path: str | os.PathLike) -> dict:
+    """The manifest of an emulator (`emulator_manifest_path`) as a dict: how it was made
+    (``recipe``, ``prior``, ``command``, ``versions``) and its measured ``accuracy``.
+
+    Raises:
+        FileNotFoundError: as `emulator_manifest_path`.
+        ValueError: a manifest that cannot be read or parsed, naming the file.
+    """
+    mfile = emulator_manifest_path(name_or_path)
+    try:
+        return json.loads(mfile.read_text())
+    except (OSError, json.JSONDecodeError) as err:
+        raise ValueError(f"load_emulator: {mfile} cannot be read ({err}).") from err
+
+
 def load_emulator(name_or_path: str | os.PathLike):
     """Load a shipped emulator by name (`shipped_emulators`) or from a folder.
 
@@ -643,21 +677,9 @@ def load_emulator(name_or_path: str | os.PathLike):
 
     from importlib.metadata import version
 
-    path = Path(name_or_path)
-    if not (path / _MANIFEST).is_file():
-        shipped = _weights_dir() / str(name_or_path)
-        if (shipped / _MANIFEST).is_file():
-            path = shipped
-        else:
-            raise FileNotFoundError(
-                f"load_emulator: {name_or_path!r} is neither a shipped emulator "
-                f"({shipped_emulators() or 'none shipped'}) nor a folder with {_MANIFEST}."
-            )
-    mfile = path / _MANIFEST
-    try:
-        man = json.loads(mfile.read_text())
-    except (OSError, json.JSONDecodeError) as err:
-        raise ValueError(f"load_emulator: {mfile} cannot be read ({err}).") from err
+    mfile = emulator_manifest_path(name_or_path)
+    path = mfile.parent
+    man = emulator_manifest(name_or_path)
     if man.get("kind") not in (_KIND, "spectrum"):
         raise ValueError(
             f"load_emulator: {mfile} is a {man.get('kind')!r} emulator, not 'photometry' or "

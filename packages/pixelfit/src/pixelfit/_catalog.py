@@ -132,26 +132,19 @@ def _sfh_model(spec: ModelSpec):
         return cls()
 
 
-def _emulator_manifest_path(name_or_path: str) -> Path:
-    import importlib.resources
-
-    path = Path(name_or_path)
-    if not path.is_dir():
-        path = Path(str(importlib.resources.files("emulate_sps") / "weights" / name_or_path))
-    return path / "manifest.json"
-
-
 def _emulator_recipe(name_or_path: str) -> dict[str, Any]:
     """The training recipe recorded in an emulator's manifest (its model)."""
-    manifest = _emulator_manifest_path(name_or_path)
-    try:
-        return json.loads(manifest.read_text())["recipe"]
-    except (OSError, ValueError, KeyError) as err:
+    import emulate_sps
+
+    manifest = emulate_sps.emulator_manifest(name_or_path)
+    if "recipe" not in manifest:
         raise ValueError(
-            f"emulator {name_or_path!r}: cannot read the training recipe from {manifest} ({err}); "
+            f"emulator {name_or_path!r}: its manifest "
+            f"({emulate_sps.emulator_manifest_path(name_or_path)}) has no training recipe; "
             "give a shipped name (emulate_sps.shipped_emulators()) or a folder made by "
             "`emulate-sps train`."
-        ) from err
+        )
+    return manifest["recipe"]
 
 
 @functools.lru_cache(maxsize=4)
@@ -314,7 +307,7 @@ def _run_record(spec, prepared, settings, thresholds, seed, chunk_size, batch_si
         # the emulator's manifest (it holds the weights' checksum): retrained weights under
         # the same name make a resume refuse instead of mixing two models
         "emulator_manifest_sha256": (
-            sedcore.sha256_file(_emulator_manifest_path(spec.emulator)) if spec.emulator else None
+            sedcore.sha256_file(emulate_sps.emulator_manifest_path(spec.emulator)) if spec.emulator else None
         ),
         "versions": {
             "pixelfit": version("pixelfit"),
