@@ -47,9 +47,16 @@ Two convention differences remain, both measured:
 from __future__ import annotations
 
 import importlib.util
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # tools/ is not a package on the test path (importlib mode)
+    sys.path.insert(0, str(ROOT))
+from tools.bench.bagpipes_match import bagpipes_age_grid  # noqa: E402
 
 pytestmark = [
     pytest.mark.slow,
@@ -66,39 +73,6 @@ BANDS = [
 ]  # fmt: skip
 N_DRAWS = 10
 SEED = 5
-
-
-def bagpipes_age_grid(grid, t_now_yr):
-    """The grid averaged onto bagpipes' age sampling (bagpipes ``config.age_sampling``).
-
-    bagpipes' documented sampling: ages 10**(6.0, 6.1, ...) yr below the age of the
-    universe today, bin edges at the log midpoints, the first at 0 and the last at
-    ``t_now_yr``. Each new bin is the constant-SFR (time-weighted) average of the native
-    SSPs, native SSP i standing for the bin between the linear midpoints of its
-    neighbouring ages (an age-0 SSP, equal to the first, starts the native grid as in the
-    bagpipes file). Surviving fractions are interpolated at the new ages.
-    """
-    import sedcore
-
-    ages = np.concatenate([[0.0], 10.0 ** np.asarray(grid.log_age_yr, dtype=np.float64)])
-    lnu = np.asarray(grid.lnu_lsun_per_hz_per_msun, dtype=np.float64)
-    lnu = np.concatenate([lnu[:, :1], lnu], axis=1)
-    frac = np.asarray(grid.surviving_mass_frac, dtype=np.float64)
-    frac = np.concatenate([frac[:, :1], frac], axis=1)
-    raw_edges = np.concatenate([[0.0], 0.5 * (ages[1:] + ages[:-1]), [max(ages[-1], t_now_yr)]])
-    log_new = np.arange(6.0, np.log10(t_now_yr), 0.1)
-    new_edges = np.concatenate([[0.0], 10 ** (0.5 * (log_new[1:] + log_new[:-1])), [t_now_yr]])
-    overlap = np.clip(
-        np.minimum(new_edges[1:, None], raw_edges[None, 1:])
-        - np.maximum(new_edges[:-1, None], raw_edges[None, :-1]),
-        0.0, None,
-    )  # fmt: skip
-    weights = overlap / overlap.sum(axis=1, keepdims=True)
-    new_lnu = np.einsum("na,maw->mnw", weights, lnu)
-    new_frac = np.stack([np.interp(10**log_new, ages, f) for f in frac])
-    return sedcore.SSPGrid.create(
-        log_new, grid.log_zsol, grid.wave_aa, new_lnu, new_frac, name="bc03_bagpipes_ages", z_sun=grid.z_sun
-    )
 
 
 @pytest.fixture(scope="module")

@@ -46,6 +46,7 @@ def time_fit(label: str, fit, prepared, settings, extra: dict | None = None):
         label=label, compile_s=(t1 - t0) - warm, median_s=warm, min_s=warm, max_s=warm,
         repeats=1, n_items=batch, items_per_s=batch / warm, us_per_item=warm / batch * 1e6,
         extra={**(extra or {}), "settings": settings._asdict(), "batch": batch,
+               "first_call_s": t1 - t0,  # compile included; compile_s < 0 means it was lost in the noise
                "mean_leapfrog_steps": float(np.mean(np.asarray(res.sample_stats["n_steps"]))),
                "rhat_max": np.asarray(res.diagnostics.rhat_max).tolist(),
                "ess_bulk_min": np.asarray(res.diagnostics.ess_bulk_min).tolist(),
