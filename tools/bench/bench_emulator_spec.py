@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 from pathlib import Path
 
 import numpy as np
@@ -66,6 +67,8 @@ def main(argv=None) -> int:
     sizes = (100, 1000) if args.quick else (1000, 10_000)
     for what, (f_exact, cfg, f_emu, st) in calls.items():
         rows.append(time_call(f"emulator {what} 1", jax.jit(f_emu), st, one, repeats=200, extra=extra))
+        rows.append(time_call(f"emulator {what} 1, weights closed over", jax.jit(functools.partial(f_emu, st)),
+                              one, repeats=2000, extra={**extra, "call": "jax.jit(functools.partial(f, state))"}))  # fmt: skip
         rows.append(time_call(f"exact {what} 1", jax.jit(f_exact), cfg, one, repeats=20, extra=extra))
         many_emu = jax.jit(jax.vmap(f_emu, in_axes=(None, 0)))
         many_exact = jax.jit(jax.vmap(f_exact, in_axes=(None, 0)))
@@ -90,6 +93,8 @@ def main(argv=None) -> int:
     meta = {}
     for what in calls:
         meta[f"{what}: single-galaxy latency, emulator (us)"] = round(by[f"emulator {what} 1"].median_s * 1e6, 1)
+        meta[f"{what}: single-galaxy latency, emulator with its weights closed over (us)"] = round(
+            by[f"emulator {what} 1, weights closed over"].median_s * 1e6, 1)
         meta[f"{what}: single-galaxy latency, exact (us)"] = round(by[f"exact {what} 1"].median_s * 1e6, 1)
         meta[f"{what}: ratio exact/emulator per model, batched {n_big}"] = round(
             by[f"exact {what} vmap {n_big}"].us_per_item / by[f"emulator {what} vmap {n_big}"].us_per_item, 1

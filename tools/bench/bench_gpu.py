@@ -32,6 +32,7 @@ Run::
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import pickle
 import shutil
@@ -182,6 +183,9 @@ def _emulators(folder: Path, rows: list[Timing], quick: bool, report) -> None:
     extra = {"emulator": em.name, "bands": len(em.filter_names), "dtype": "float32"}
     rows.append(time_call("emulator photometry 1", jax.jit(emulate_sps.photometry), em, one,
                           repeats=500, extra=extra))  # fmt: skip
+    rows.append(time_call("emulator photometry 1, weights closed over",
+                          jax.jit(functools.partial(emulate_sps.photometry, em)), one, repeats=500,
+                          extra=extra))  # fmt: skip
     many = jax.jit(jax.vmap(emulate_sps.photometry, in_axes=(None, 0)))
     for n in phot_sizes:
         b = {k: jnp.asarray(v) for k, v in _tile(draws, n).items()}
