@@ -640,7 +640,7 @@ def emulator_manifest_path(name_or_path: str | os.PathLike) -> Path:
     if (shipped / _MANIFEST).is_file():
         return shipped / _MANIFEST
     raise FileNotFoundError(
-        f"load_emulator: {name_or_path!r} is neither a shipped emulator "
+        f"emulate_sps: emulator {name_or_path!r} is neither a shipped emulator "
         f"({shipped_emulators() or 'none shipped'}) nor a folder with {_MANIFEST}."
     )
 
@@ -657,7 +657,7 @@ def emulator_manifest(name_or_path: str | os.PathLike) -> dict:
     try:
         return json.loads(mfile.read_text())
     except (OSError, json.JSONDecodeError) as err:
-        raise ValueError(f"load_emulator: {mfile} cannot be read ({err}).") from err
+        raise ValueError(f"emulate_sps: emulator manifest {mfile} cannot be read ({err}).") from err
 
 
 def load_emulator(name_or_path: str | os.PathLike):
