@@ -39,16 +39,6 @@ def trained(tmp_path_factory):
     return root, em, info, acc
 
 
-def _params(em, n=4, seed=0):
-    rng = np.random.default_rng(seed)
-    p = {
-        "z": rng.uniform(0.5, 6.0, n), "log_mass": rng.uniform(8, 11, n),
-        "log_zsol": rng.uniform(-1.5, 0.0, n), "dust2": rng.uniform(0, 1, n),
-        "dust1": rng.uniform(0, 1, n), "sfh_log_sfr_ratios": rng.normal(0, 0.3, (n, 6)),
-    }  # fmt: skip
-    return {k: jnp.asarray(p[k], jnp.float32) for k in em.param_names}
-
-
 def test_training_learns_and_manifest_records_it(trained):
     root, em, info, acc = trained
     # Standardised validation MSE far below 1 (= predicting the mean): the loop learns.
@@ -60,10 +50,10 @@ def test_training_learns_and_manifest_records_it(trained):
     assert man["input_names"] == ["z", "log_zsol", "dust2", "dust1", "sfh_log_sfr_ratios"]
 
 
-def test_same_call_as_the_engine_and_round_trip(trained):
+def test_same_call_as_the_engine_and_round_trip(emulator_params, trained):
     root, em, _, _ = trained
     loaded = emulate_sps.load_emulator(root / "em")
-    p = _params(em)
+    p = emulator_params(em)
     run = jax.jit(jax.vmap(emulate_sps.photometry, in_axes=(None, 0)))
     a, b = np.asarray(run(em, p)), np.asarray(run(loaded, p))
     np.testing.assert_array_equal(a, b)
@@ -76,9 +66,9 @@ def test_same_call_as_the_engine_and_round_trip(trained):
     assert all(np.all(np.isfinite(np.asarray(g))) for g in grads.values())
 
 
-def test_out_of_range_is_rejected_eagerly_and_clipped_under_jit(trained):
+def test_out_of_range_is_rejected_eagerly_and_clipped_under_jit(emulator_params, trained):
     _, em, _, _ = trained
-    one = {k: v[0] for k, v in _params(em).items()}
+    one = {k: v[0] for k, v in emulator_params(em).items()}
     with pytest.raises(ValueError, match="'dust2' = 5.0 is outside the emulator's training range"):
         emulate_sps.photometry(em, {**one, "dust2": jnp.float32(5.0)})
     jitted = jax.jit(emulate_sps.photometry)
@@ -131,13 +121,13 @@ def test_validate_refuses_a_test_set_of_other_bands(trained, tmp_path):
         emulate_sps.validate_emulator(em, tmp_path / "t")
 
 
-def test_cli_model_with_the_emulator_equals_the_call(trained, tmp_path, capsys):
+def test_cli_model_with_the_emulator_equals_the_call(emulator_params, trained, tmp_path, capsys):
     from astropy.table import Table
 
     from emulate_sps._cli import main
 
     root, em, _, _ = trained
-    p = {k: np.asarray(v, np.float64) for k, v in _params(em, n=3).items()}
+    p = {k: np.asarray(v, np.float64) for k, v in emulator_params(em, n=3).items()}
     Table(p).write(tmp_path / "p.ecsv")
     out = tmp_path / "o.ecsv"
     assert main(["model", str(tmp_path / "p.ecsv"), "--emulator", str(root / "em"),

@@ -54,16 +54,6 @@ def state(trained):
     return emulate_sps.spectral_photometry_state(trained[1], list(BANDS))
 
 
-def _params(em, n=4, seed=0):
-    rng = np.random.default_rng(seed)
-    p = {
-        "z": rng.uniform(0.5, 6.0, n), "log_mass": rng.uniform(8, 11, n),
-        "log_zsol": rng.uniform(-1.5, 0.0, n), "dust2": rng.uniform(0, 1, n),
-        "dust1": rng.uniform(0, 1, n), "sfh_log_sfr_ratios": rng.normal(0, 0.3, (n, 6)),
-    }  # fmt: skip
-    return {k: jnp.asarray(p[k], jnp.float32) for k in em.param_names}
-
-
 def _one(batch, i):
     return {k: v[i] for k, v in batch.items()}
 
@@ -121,9 +111,9 @@ def test_projection_of_exact_cells_reproduces_the_engines_photometry(trained, st
         assert e["median"] < 1e-3 and e["p68"] < 3e-3, (band, e)
 
 
-def test_rest_spectrum_photometry_and_masses_are_jittable_and_vmappable(trained, state):
+def test_rest_spectrum_photometry_and_masses_are_jittable_and_vmappable(emulator_params, trained, state):
     _, em, _, _ = trained
-    batch = _params(em)
+    batch = emulator_params(em)
     spec = jax.jit(jax.vmap(emulate_sps.emulated_rest_spectrum, in_axes=(None, 0)))(em, batch)
     phot = jax.jit(jax.vmap(emulate_sps.spectral_photometry, in_axes=(None, 0)))(state, batch)
     assert spec.shape == (4, em.n_cells) and spec.dtype == jnp.float32
@@ -141,9 +131,9 @@ def test_rest_spectrum_photometry_and_masses_are_jittable_and_vmappable(trained,
     assert space.names[:2] == ("z", "log_mass") and space["z"].upper == pytest.approx(15.0)
 
 
-def test_differentiable_in_every_parameter_including_z(trained, state):
+def test_differentiable_in_every_parameter_including_z(emulator_params, trained, state):
     _, em, _, _ = trained
-    p = _one(_params(em, seed=3), 0)
+    p = _one(emulator_params(em, seed=3), 0)
     grads = jax.grad(lambda q: jnp.sum(jnp.log(emulate_sps.spectral_photometry(state, q))))(p)
     for name in em.input_names:
         g = np.asarray(grads[name])
@@ -164,11 +154,11 @@ def test_flux_error_frac_is_measured_on_the_reference_sample(trained, state):
     assert np.all(np.asarray(emulate_sps.spectral_photometry_state(bare, list(BANDS)).flux_error_frac) == 0)
 
 
-def test_round_trip_and_bad_files(trained, tmp_path):
+def test_round_trip_and_bad_files(emulator_params, trained, tmp_path):
     root, em, _, _ = trained
     loaded = emulate_sps.load_emulator(root / "em")
     assert isinstance(loaded, emulate_sps.SpectrumEmulator)
-    p = _one(_params(em), 2)
+    p = _one(emulator_params(em), 2)
     np.testing.assert_array_equal(np.asarray(emulate_sps.emulated_rest_spectrum(loaded, p)),
                                   np.asarray(emulate_sps.emulated_rest_spectrum(em, p)))  # fmt: skip
     bad = tmp_path / "bad"
@@ -185,9 +175,9 @@ def test_round_trip_and_bad_files(trained, tmp_path):
         emulate_sps.load_emulator(bad)
 
 
-def test_bad_input_is_named(trained, tmp_path):
+def test_bad_input_is_named(emulator_params, trained, tmp_path):
     root, em, _, _ = trained
-    p = _one(_params(em), 0)
+    p = _one(emulator_params(em), 0)
     with pytest.raises(ValueError, match="'z'"):
         emulate_sps.emulated_rest_spectrum(em, dict(p, z=jnp.float32(16.0)))
     with pytest.raises(KeyError, match="dust2"):
@@ -203,7 +193,7 @@ def test_bad_input_is_named(trained, tmp_path):
         simulate(tmp_path / "x", 5, recipe=RECIPE, spectra="fine", progress=False)
 
 
-def test_cli_validate_and_model_with_a_spectral_emulator(trained, state, tmp_path):
+def test_cli_validate_and_model_with_a_spectral_emulator(emulator_params, trained, state, tmp_path):
     from astropy.table import Table
 
     from emulate_sps._cli import main
@@ -214,7 +204,7 @@ def test_cli_validate_and_model_with_a_spectral_emulator(trained, state, tmp_pat
     rep = json.loads((report / "report.json").read_text())
     assert rep["emulator"] == "tiny" and len(rep["per_wavelength"]["wave_aa"]) == em.n_cells
     assert (report / "residuals.png").stat().st_size > 10_000
-    batch = _params(em, n=3)
+    batch = emulator_params(em, n=3)
     table = Table({k: np.asarray(v) for k, v in batch.items()})
     table.write(tmp_path / "in.ecsv")
     out = tmp_path / "out.ecsv"
