@@ -21,6 +21,19 @@ import numpy as np
 from tools.bench.harness import time_call, write_report
 
 
+def prior_draws(prior, config, n: int) -> dict[str, np.ndarray]:
+    """The benchmarks' galaxies: ``n`` draws of ``prior`` (key 123) at log mass 10, float32.
+
+    Shared by bench_emulator_phot, bench_emulator_spec and bench_gpu, so that their figures
+    are for the same galaxies.
+    """
+    import jax
+
+    draws = prior.sample(jax.random.key(123), config, n)
+    draws["log_mass"] = np.full(n, 10.0)
+    return {k: np.asarray(v, np.float32) for k, v in draws.items()}
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--emulator", default="hst_jwst20_phot", help="shipped name or folder")
@@ -38,9 +51,7 @@ def main(argv=None) -> int:
         raise SystemExit("this benchmark expects an emulator of the default recipe's bands")
     config = recipe.build_config()
     n_max = 1000 if args.quick else 10_000
-    draws = emulate_sps.TrainingPrior().sample(jax.random.key(123), config, n_max)
-    draws["log_mass"] = np.full(n_max, 10.0)
-    batch_all = {k: jnp.asarray(v, jnp.float32) for k, v in draws.items()}
+    batch_all = {k: jnp.asarray(v) for k, v in prior_draws(emulate_sps.TrainingPrior(), config, n_max).items()}
     one = {k: v[0] for k, v in batch_all.items()}
     one_em = jax.jit(emulate_sps.photometry)
     many = jax.jit(jax.vmap(emulate_sps.photometry, in_axes=(None, 0)))

@@ -23,8 +23,8 @@ import dataclasses
 import functools
 from pathlib import Path
 
-import numpy as np
 
+from tools.bench.bench_emulator_phot import prior_draws
 from tools.bench.harness import time_call, write_report
 
 HDFN = Path("/work/shared/data/hdfn/filters")
@@ -53,9 +53,7 @@ def main(argv=None) -> int:
     state = emulate_sps.spectral_photometry_state(em, list(specs))
     n_max = 1000 if args.quick else 10_000
     prior = emulate_sps.TrainingPrior.from_dict(manifest["prior"])
-    draws = prior.sample(jax.random.key(123), config, n_max)
-    draws["log_mass"] = np.full(n_max, 10.0)
-    batch_all = {k: jnp.asarray(v, jnp.float32) for k, v in draws.items()}
+    batch_all = {k: jnp.asarray(v) for k, v in prior_draws(prior, config, n_max).items()}
     one = {k: v[0] for k, v in batch_all.items()}
     calls = {
         "rest spectrum": (emulate_sps.rest_spectrum, config, emulate_sps.emulated_rest_spectrum, em),

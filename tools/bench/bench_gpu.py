@@ -41,6 +41,7 @@ from pathlib import Path
 
 import numpy as np
 
+from tools.bench.bench_emulator_phot import prior_draws
 from tools.bench.bench_emulator_spec import HDFN, HDFN_BANDS
 from tools.bench.harness import Timing, time_call, write_report
 
@@ -80,14 +81,6 @@ def strip_grids(fit):
     return dataclasses.replace(fit, config=jax.tree.map(small, fit.config))
 
 
-def _draws(prior, config, n: int) -> dict[str, np.ndarray]:
-    import jax
-
-    d = prior.sample(jax.random.key(123), config, n)  # same draws as the CPU benchmarks
-    d["log_mass"] = np.full(n, 10.0)
-    return {k: np.asarray(v, np.float32) for k, v in d.items()}
-
-
 def prepare(folder: Path) -> int:
     import dataclasses
 
@@ -99,13 +92,13 @@ def prepare(folder: Path) -> int:
     folder.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     config = emulate_sps.SimulationRecipe().build_config()
-    np.savez(folder / "phot_draws.npz", **_draws(emulate_sps.TrainingPrior(), config, 10_000))
+    np.savez(folder / "phot_draws.npz", **prior_draws(emulate_sps.TrainingPrior(), config, 10_000))
     manifest = emulate_sps.emulator_manifest("bc03_rest_spec")
     recipe = emulate_sps.SimulationRecipe.from_dict(manifest["recipe"])
     specs = tuple(str(HDFN / f"{b}.dat") for b in HDFN_BANDS)
     spec_config = dataclasses.replace(recipe, filters=specs).build_config()
     prior = emulate_sps.TrainingPrior.from_dict(manifest["prior"])
-    np.savez(folder / "spec_draws.npz", **_draws(prior, spec_config, 10_000))
+    np.savez(folder / "spec_draws.npz", **prior_draws(prior, spec_config, 10_000))
     (folder / "filters").mkdir(exist_ok=True)
     for s in specs:
         shutil.copy(s, folder / "filters")
