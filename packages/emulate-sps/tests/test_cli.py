@@ -207,3 +207,8 @@ def test_list_columns_expands_vector_parameters(capsys, cache):
     for i in range(5):
         assert f"\nsfh_fractions_{i} " in text
     assert "sfh_fractions_5" not in text
+
+
+def test_too_few_sfh_bins_is_a_user_error(capsys, cache):
+    assert main(["model", "--list-columns", "--sfh", "continuity", "--sfh-bins", "3", "--z-max", "3"]) == 2
+    assert "--sfh-bins 3" in (err := capsys.readouterr().err) and "n_bins >= 4" in err

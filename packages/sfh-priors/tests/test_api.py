@@ -173,3 +173,23 @@ def test_numpyro_sample_declares_sites_with_the_same_density():
     )
     numpyro_lp, _ = log_density(numpyro_model, (), {}, values)
     assert float(numpyro_lp) == pytest.approx(float(sp.log_prob(model, params)), rel=1e-6)
+
+
+# --- models by name ---------------------------------------------------------------------
+
+
+def test_model_from_name():
+    for name, cls in sp.PARAMETRIC_MODELS.items():
+        model = sp.model_from_name(name)
+        assert type(model) is cls
+        if hasattr(model, "age_max_yr"):
+            assert float(model.age_max_yr) == 1.4e10
+        sp.sample(jax.random.key(0), model)  # a usable prior
+    cont = sp.model_from_name("continuity", 5)
+    assert isinstance(cont, sp.Continuity) and cont.bin_edges_yr == sp.Leja19Edges(5)
+    assert isinstance(sp.model_from_name("dirichlet"), sp.Dirichlet)
+    assert set(sp.PARAMETRIC_MODELS).isdisjoint(sp.BINNED_MODELS)
+    with pytest.raises(ValueError, match=r"unknown SFH model 'delayed'; known: \['constant'"):
+        sp.model_from_name("delayed")
+    with pytest.raises(ValueError, match="'dirichlet' needs n_bins >= 4"):
+        sp.model_from_name("dirichlet", 3)

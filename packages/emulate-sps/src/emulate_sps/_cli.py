@@ -47,19 +47,13 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import sfh_priors
 
 _FORMATS = {".ecsv": "ascii.ecsv", ".fits": "fits", ".fit": "fits", ".csv": "ascii.csv"}
-_SFH_MODELS = {
-    "delayed_tau": "DelayedTau",
-    "tau": "Tau",
-    "constant": "Constant",
-    "lognormal": "LogNormal",
-    "double_power_law": "DoublePowerLaw",
-    "continuity": "Continuity",
-    "dirichlet": "Dirichlet",
-}
-# Non-parametric SFHs use the Leja et al. (2019) bins, rebuilt at each galaxy's redshift.
-_BINNED = ("continuity", "dirichlet")
+# SFH forms by name (sfh_priors.model_from_name); the binned ones use the Leja et al.
+# (2019) bins, rebuilt at each galaxy's redshift.
+_BINNED = tuple(sfh_priors.BINNED_MODELS)
+_SFH_NAMES = (*sfh_priors.PARAMETRIC_MODELS, *_BINNED)
 
 
 class CLIError(Exception):
@@ -77,19 +71,11 @@ def _table_format(path: Path, what: str) -> str:
 
 
 def _sfh_model(name: str, n_bins: int = 7):
-    import sfh_priors
-
-    cls = getattr(sfh_priors, _SFH_MODELS[name])
-    if name in _BINNED:
-        if n_bins < 4:
-            raise CLIError(f"--sfh-bins must be >= 4 for the Leja et al. (2019) bins; got {n_bins}.")
-        return cls(bin_edges_yr=sfh_priors.Leja19Edges(n_bins))
-    # The hyper-parameters are priors, irrelevant for computing models; the age prior
-    # bound is required by the parametric models with an onset.
+    # The hyper-parameters are priors, irrelevant for computing models.
     try:
-        return cls(age_max_yr=1.4e10)
-    except TypeError:
-        return cls()
+        return sfh_priors.model_from_name(name, n_bins)
+    except ValueError as err:
+        raise CLIError(f"--sfh {name} --sfh-bins {n_bins}: {err}") from None
 
 
 def _filter_specs(values: list[str]) -> list[str]:
@@ -377,7 +363,7 @@ def build_parser() -> argparse.ArgumentParser:
     add("--emulator", metavar="NAME_OR_DIR",
         help="use a photometric emulator (emulate_sps.load_emulator) instead of the exact engine; "
         "its bands and model options are fixed, --filters may be left out")  # fmt: skip
-    add("--sfh", default="delayed_tau", choices=sorted(_SFH_MODELS), help="SFH form")
+    add("--sfh", default="delayed_tau", choices=sorted(_SFH_NAMES), help="SFH form")
     add("--sfh-bins", type=int, default=7,
         help="bins of the continuity / dirichlet SFHs (Leja et al. 2019 edges at each z; default 7)")  # fmt: skip
     add("--dust-law", default="calzetti",

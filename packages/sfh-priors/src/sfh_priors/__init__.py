@@ -35,6 +35,9 @@ from ._modifiers import LateBurst as LateBurst
 from ._modifiers import LateBurstParams as LateBurstParams
 from ._modifiers import Truncated as Truncated
 from ._modifiers import TruncatedParams as TruncatedParams
+from ._names import BINNED_MODELS as BINNED_MODELS
+from ._names import PARAMETRIC_MODELS as PARAMETRIC_MODELS
+from ._names import model_from_name as model_from_name
 from ._nonparametric import Continuity as Continuity
 from ._nonparametric import ContinuityFlex as ContinuityFlex
 from ._nonparametric import ContinuityFlexParams as ContinuityFlexParams
