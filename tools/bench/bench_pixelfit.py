@@ -11,8 +11,16 @@ Timed: one galaxy alone and a vmapped batch, both as a second call (compiled); c
 separately. Reported per galaxy with the settings (chains x (warmup + draws)), mean leapfrog
 steps, R-hat max, ESS min and whether the truth's log mass lies in the central 95%.
 
-Run: ``python -m tools.bench.bench_pixelfit [--quick] [--free-z] [--dense-mass]`` from the repository root.
-Writes benchmarks/results/pixelfit[_dense][_free_z].json.
+``--geometry`` adds why the fits need ~200 leapfrog steps per draw: for the first galaxy, the
+Hessian of the log density at 8 posterior draws (2 chains x (500 + 500)), in the metric of a
+diagonal and of a dense mass matrix estimated from the draws. Its largest eigenvalue
+lambda_max says how much narrower the posterior is locally than globally (1/sqrt(lambda_max)
+of a marginal width); with a dense metric that ratio can only come from curvature (a
+curved ridge), which no constant mass matrix removes.
+
+Run: ``python -m tools.bench.bench_pixelfit [--quick] [--free-z] [--dense-mass] [--geometry]``
+from the repository root. Writes benchmarks/results/pixelfit[_dense][_free_z].json, or
+pixelfit_geometry.json with ``--geometry`` (which times nothing).
 """
 
 from __future__ import annotations
@@ -55,12 +63,79 @@ def time_fit(label: str, fit, prepared, settings, extra: dict | None = None):
     return timing, res
 
 
+def posterior_geometry(fit, obs, exact_config, n_points: int = 8) -> dict:
+    """Hessian eigenvalues of the log density at posterior draws, in the metric of a
+    diagonal and of a dense mass matrix (see the module docstring). At each draw also the
+    largest eigenvalue of the likelihood's Gauss-Newton matrix J^T C^-1 J (J: Jacobian of
+    the model fluxes) with the emulator and with the exact engine (``exact_config``) at the
+    same parameters: if they agree, the stiffness is the physics', not the emulator's."""
+    import jax
+    import jax.numpy as jnp
+    from jax.flatten_util import ravel_pytree
+
+    import emulate_sps
+    import pixelfit
+    from pixelfit import _sampler
+
+    settings = pixelfit.SamplerSettings(num_warmup=500, num_draws=500, num_chains=2)
+    draws = jax.jit(_sampler.sample, static_argnames="settings")(jax.random.key(2), fit, obs, settings)
+    one = jax.tree.map(lambda x: x[0, 0], draws.position)
+    _, unravel = ravel_pytree(one)
+    labels = []
+    for name in sorted(one):  # ravel_pytree's order
+        size = int(np.size(one[name]))
+        labels += [name] if size == 1 else [f"{name}[{i}]" for i in range(size)]
+    flat = np.asarray(jax.vmap(jax.vmap(lambda p: ravel_pytree(p)[0]))(draws.position), np.float64)
+    flat = flat.reshape(-1, flat.shape[-1])
+    sd, cov = flat.std(0), np.cov(flat.T)
+    chol = np.linalg.cholesky(cov)
+    hessian = jax.jit(jax.hessian(lambda f, o, u: pixelfit.log_density(f, o, unravel(u)), argnums=2))
+
+    def model_flux(state, fit, obs, u):
+        x = pixelfit.constrain(fit, obs, unravel(u))
+        return emulate_sps.photometry(state, pixelfit.engine_params_from(fit, obs, x))
+
+    flux_jit, jac_jit = jax.jit(model_flux), jax.jit(jax.jacfwd(model_flux, argnums=3))
+    err = np.asarray(obs.flux_err_maggies[0], np.float64)
+    floor = np.asarray(fit.noise_floor, np.float64)
+
+    def gauss_newton_max(state, u):
+        f = np.asarray(flux_jit(state, fit, obs, u), np.float64)
+        jac = np.asarray(jac_jit(state, fit, obs, u), np.float64)
+        var = err**2 + (floor * f) ** 2
+        return float(np.linalg.eigvalsh(sd[:, None] * (jac.T @ (jac / var[:, None])) * sd[None, :])[-1])
+
+    points = []
+    for i in np.linspace(0, len(flat) - 1, n_points).astype(int):
+        h = -np.asarray(hessian(fit, obs, jnp.asarray(flat[i], jnp.float32)), np.float64)
+        w_diag, v_diag = np.linalg.eigh(sd[:, None] * h * sd[None, :])
+        w_dense = np.linalg.eigvalsh(chol.T @ h @ chol)
+        top = np.argsort(-np.abs(v_diag[:, -1]))[:4]
+        points.append({
+            "lambda_max_diag": float(w_diag[-1]), "lambda_min_diag": float(w_diag[0]),
+            "lambda_max_dense": float(w_dense[-1]), "lambda_min_dense": float(w_dense[0]),
+            "stiffest_direction": {labels[j]: round(float(v_diag[j, -1]), 2) for j in top},
+            "gauss_newton_max_diag_emulator": gauss_newton_max(fit.forward_state, jnp.asarray(flat[i], jnp.float32)),
+            "gauss_newton_max_diag_exact": gauss_newton_max(exact_config, jnp.asarray(flat[i], jnp.float32)),
+        })  # fmt: skip
+    return {
+        "draws": "2 chains x (500 + 500), galaxy 0",
+        "mean_leapfrog_steps": float(np.mean(np.asarray(draws.num_steps))),
+        "step_size": np.asarray(draws.step_size).tolist(),
+        "posterior_sd_unconstrained": dict(zip(labels, np.round(sd, 4).tolist(), strict=True)),
+        "hessian_at_draws": points,
+        "median_local_over_global_width_diag": float(np.median([p["lambda_max_diag"] for p in points]) ** -0.5),
+        "median_local_over_global_width_dense": float(np.median([p["lambda_max_dense"] for p in points]) ** -0.5),
+    }  # fmt: skip
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="2 chains x (200 + 200), batch 2")
     ap.add_argument("--free-z", action="store_true", help="fit the redshift too")
     ap.add_argument("--batch", type=int, default=4)
     ap.add_argument("--dense-mass", action="store_true", help="adapt a dense mass matrix")
+    ap.add_argument("--geometry", action="store_true", help="Hessian eigenvalues at posterior draws")
     args = ap.parse_args(argv)
 
     import jax
@@ -98,6 +173,14 @@ def main(argv=None) -> int:
                  pixelfit.prior_draw(jax.random.key(0), fit, jax.tree.map(lambda x: x[0], prepared.obs))
              ).values()) - 1),  # scalars, minus the deterministic dust1
              "bands": len(em.filter_names), "forward": "emulator hst_jwst20_phot"}  # fmt: skip
+    if args.geometry:  # no timing: the geometry of the first galaxy's posterior only
+        geometry = posterior_geometry(fit, jax.tree.map(lambda x: x[0], prepared.obs), config)
+        print(f"posterior geometry: local / global width {geometry['median_local_over_global_width_diag']:.3f} "
+              f"(diagonal metric), {geometry['median_local_over_global_width_dense']:.3f} (dense metric); "
+              f"stiffest direction at the first draw {geometry['hessian_at_draws'][0]['stiffest_direction']}")  # fmt: skip
+        geometry.update(extra)
+        write_report("pixelfit_geometry", [], {"posterior geometry": geometry})
+        return 0
     rows: list[Timing] = []
     for batch in (1, n):
         sub = pixelfit.prepare_observations(fit, flux[:batch], 0.05 * flux[:batch],

@@ -34,6 +34,7 @@ from typing import Any
 
 import numpy as np
 import sedcore
+import sfh_priors
 from astropy.table import Table, vstack
 
 from ._diagnostics import Thresholds
@@ -43,14 +44,8 @@ from ._sampler import SamplerSettings
 
 __all__ = ["ModelSpec", "build_fit_model", "fit_catalog", "read_catalog_summary"]
 
-_SFH_BINNED = ("continuity", "dirichlet")
-_SFH_PARAMETRIC = {
-    "delayed_tau": "DelayedTau",
-    "tau": "Tau",
-    "constant": "Constant",
-    "lognormal": "LogNormal",
-    "double_power_law": "DoublePowerLaw",
-}
+_SFH_BINNED = tuple(sfh_priors.BINNED_MODELS)
+_SFH_PARAMETRIC = tuple(sfh_priors.PARAMETRIC_MODELS)
 _RUN_FILE = "run.json"
 _CHUNK_DIR = "chunks"
 
@@ -120,16 +115,7 @@ class ModelSpec:
 
 
 def _sfh_model(spec: ModelSpec):
-    import sfh_priors
-
-    if spec.sfh in _SFH_BINNED:
-        cls = sfh_priors.Continuity if spec.sfh == "continuity" else sfh_priors.Dirichlet
-        return cls(bin_edges_yr=sfh_priors.Leja19Edges(spec.sfh_bins))
-    cls = getattr(sfh_priors, _SFH_PARAMETRIC[spec.sfh])
-    try:
-        return cls(age_max_yr=1.4e10)
-    except TypeError:
-        return cls()
+    return sfh_priors.model_from_name(spec.sfh, spec.sfh_bins)
 
 
 def _emulator_recipe(name_or_path: str) -> dict[str, Any]:
@@ -288,6 +274,18 @@ def _write_bytes(path: Path, data: bytes) -> None:
         Path(tmp).write_bytes(data)
 
 
+def default_workers() -> int:
+    """Threads of the local cluster by default: the CPU cores on a CPU backend, else 1."""
+    import jax
+
+    if jax.default_backend() != "cpu":
+        return 1
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
 def _run_record(spec, prepared, settings, thresholds, seed, chunk_size, batch_size, min_bands,
                 posteriors, plots, source) -> dict[str, Any]:  # fmt: skip
     import jax
@@ -386,7 +384,7 @@ def fit_catalog(
     batch_size: int = 8,
     min_bands: int = 3,
     scheduler: str | None = None,
-    workers: int = 1,
+    workers: int | None = None,
     resume: bool = False,
     posteriors: bool = True,
     plots: bool = False,
@@ -408,8 +406,9 @@ def fit_catalog(
         min_bands: rows with fewer usable bands are skipped and flagged (default 3).
         scheduler: address of a running Dask scheduler (its workers must import pixelfit
             and read the filter files); None starts an in-process local cluster.
-        workers: worker threads of the local cluster (default 1: JAX already uses every
-            core).
+        workers: worker threads of the local cluster, each fitting its own batch. Default:
+            one per CPU core when JAX runs on the CPU (a fit's small matrix products use one
+            core each, so one thread leaves the others idle), one on a GPU.
         resume: continue a killed run in ``out_dir``: finished chunks are kept, the rest
             fitted; the input and every option must be the same (checked).
         posteriors: write ``posteriors/<id>.nc`` per fitted object (default True).
@@ -427,6 +426,8 @@ def fit_catalog(
     from tqdm.auto import tqdm
 
     settings = settings.check()
+    if workers is None:
+        workers = default_workers()
     sizes = (("chunk_size", chunk_size), ("batch_size", batch_size), ("workers", workers))
     for name, value in sizes:
         if not isinstance(value, (int, np.integer)) or value < 1:

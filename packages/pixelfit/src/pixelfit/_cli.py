@@ -67,7 +67,8 @@ def _add_sampler(p: argparse.ArgumentParser) -> None:
     add("--chunk-size", type=int, default=64, help="rows per Dask task (default 64; demo 8)")
     add("--batch-size", type=int, default=8, help="objects per compiled batch (default 8)")
     add("--scheduler", default=None, help="address of a running Dask scheduler")
-    add("--workers", type=int, default=1, help="threads of the local cluster (default 1)")
+    add("--workers", type=int, default=None,
+        help="threads of the local cluster (default: one per CPU core; 1 on a GPU)")
     add("--resume", action="store_true", help="continue a killed run in --out")
     add("--plots", action="store_true", help="SED, SFH and corner plots per object")
     add("--no-posteriors", action="store_true", help="no per-object netCDF files")

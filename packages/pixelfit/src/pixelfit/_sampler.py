@@ -44,7 +44,9 @@ class SamplerSettings(NamedTuple):
         num_draws: kept draws per chain (default 500).
         num_chains: chains per object (default 4).
         max_num_doublings: NUTS tree depth limit, at most ``2**d - 1`` steps (default 8).
-        target_acceptance_rate: of the step-size adaptation (default 0.8).
+        target_acceptance_rate: of the step-size adaptation (default 0.9: with the
+            continuity prior sampled in asinh space it halves the divergences of 0.8 at
+            the same cost, since trajectories already run to the depth limit).
         num_init_draws: prior draws scored for the starting point (default 64).
         num_init_steps: Adam steps from the best draw (default 200).
         init_learning_rate: Adam learning rate, unconstrained units (default 0.05).
@@ -59,7 +61,7 @@ class SamplerSettings(NamedTuple):
     num_draws: int = 500
     num_chains: int = 4
     max_num_doublings: int = 8
-    target_acceptance_rate: float = 0.8
+    target_acceptance_rate: float = 0.9
     num_init_draws: int = 64
     num_init_steps: int = 200
     init_learning_rate: float = 0.05
