@@ -60,16 +60,24 @@ def read_hdfn(spec_z_only: bool):
     return filters, phot
 
 
-def record_call(out: Path, wall_s: float, workers: int) -> list[dict]:
-    """Append this call's wall time to ``out/bench_hdfn_calls.json`` (atomic); all calls."""
+def record_call(out: Path, wall_s: float | None, workers: int) -> list[dict]:
+    """Log this call in ``out/bench_hdfn_calls.json`` (atomic): at its start with
+    ``wall_s`` None, then again at its end with the wall time (replacing the start entry).
+    A killed call keeps ``wall_s`` None, so the log shows that its time is missing.
+    Returns every call's entry."""
     import datetime
     import json
     import os
 
     path = Path(out) / "bench_hdfn_calls.json"
     calls = json.loads(path.read_text()) if path.exists() else []
-    calls.append({"utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-                  "wall_s": round(wall_s, 3), "workers": workers})  # fmt: skip
+    if wall_s is None:
+        calls.append({"utc_start": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+                      "wall_s": None, "workers": workers, "pid": os.getpid()})  # fmt: skip
+    else:
+        mine = [c for c in calls if c.get("pid") == os.getpid() and c["wall_s"] is None]
+        mine[-1]["wall_s"] = round(wall_s, 3)
+    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(calls, indent=1))
     os.replace(tmp, path)
@@ -151,6 +159,7 @@ def main(argv=None) -> int:
                                         num_chains=args.chains)  # fmt: skip
     if args.target_accept is not None:
         settings = settings._replace(target_acceptance_rate=args.target_accept)
+    record_call(args.out, None, args.workers)
     t0 = time.perf_counter()
     table = pixelfit.fit_catalog(
         phot, spec, args.out, settings=settings, chunk_size=args.chunk_size,
@@ -173,7 +182,8 @@ def main(argv=None) -> int:
         "settings": settings._asdict(), "emulator": args.emulator, "z_prior": [args.z_min, args.z_max],
         "workers": args.workers,
         "seconds_this_call": seconds,
-        "wall_seconds_all_calls": float(sum(c["wall_s"] for c in calls)), "calls": calls,
+        "wall_seconds_all_calls": float(sum(c["wall_s"] or 0.0 for c in calls)), "calls": calls,
+        "calls_without_wall_time": sum(c["wall_s"] is None for c in calls),  # killed calls
         "fit_seconds_total_all_runs": float(table.meta["fit_seconds_total"]),
     }  # fmt: skip
     print(f"photo-z on {stats['n']} z_spec: NMAD {stats['nmad']:.4f}, outliers "
