@@ -197,9 +197,13 @@ def main(argv=None) -> int:
     # chunks left), so per-object figures hold however the run was split. The chunks'
     # own fitting times (summed in fit_seconds_total_all_runs) overlap when workers > 1.
     total = result["wall_seconds_all_calls"]
-    timing = Timing(label="HDF-N catalog fit (wall time, all calls)", compile_s=float("nan"),
-                    median_s=total, min_s=total, max_s=total, repeats=1, n_items=n_fit,
-                    items_per_s=n_fit / total, us_per_item=total / max(n_fit, 1) * 1e6,
+    missing = result["calls_without_wall_time"]
+    # A killed call's time is unknown: then no per-object rate (it would be too fast).
+    rate = float("nan") if missing else n_fit / total
+    timing = Timing(label="HDF-N catalog fit (wall time, all calls)"
+                    + (f"; {missing} killed call(s) not timed" if missing else ""),
+                    compile_s=float("nan"), median_s=total, min_s=total, max_s=total, repeats=1,
+                    n_items=n_fit, items_per_s=rate, us_per_item=1e6 / rate if rate else float("nan"),
                     extra=result)  # fmt: skip
     write_report(suite, [timing], {"photo-z": stats, "photo-z, fit_ok rows only": stats_ok})
     return 0
