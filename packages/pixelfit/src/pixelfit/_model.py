@@ -554,7 +554,8 @@ class _SinhReparam(Reparam):
     """
 
     def __call__(self, name: str, fn: dist.Distribution, obs: Any) -> tuple[None, jax.Array]:
-        assert obs is None, "_SinhReparam is for latent sites only"
+        if obs is not None:
+            raise ValueError(f"{name!r}: the asinh reparametrization is for latent sites only.")
         target, expand_shape, event_dim = self._unwrap(fn)
         if isinstance(target, sfh_priors.ContinuityPrior):
             loc, scale = jnp.zeros_like(target.scale)[..., None], target.scale[..., None]
