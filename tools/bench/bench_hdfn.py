@@ -71,6 +71,15 @@ def record_call(out: Path, wall_s: float | None, workers: int) -> list[dict]:
 
     path = Path(out) / "bench_hdfn_calls.json"
     calls = json.loads(path.read_text()) if path.exists() else []
+    # A killed call: its time up to the last chunk it finished (the chunk files' mtimes),
+    # which is the time that produced rows; work lost at the kill is neither timed nor kept.
+    starts = [datetime.datetime.fromisoformat(c["utc_start"]).timestamp() for c in calls]
+    chunk_times = sorted(f.stat().st_mtime for f in (Path(out) / "chunks").glob("chunk_*.ecsv"))
+    for i, c in enumerate(calls):
+        if c["wall_s"] is None and c.get("pid") != os.getpid():
+            end = starts[i + 1] if i + 1 < len(calls) else float("inf")
+            mine = [t for t in chunk_times if starts[i] <= t < end]
+            c["wall_s_to_last_chunk"] = round(max(mine) - starts[i], 3) if mine else 0.0
     if wall_s is None:
         calls.append({"utc_start": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
                       "wall_s": None, "workers": workers, "pid": os.getpid()})  # fmt: skip
@@ -82,6 +91,11 @@ def record_call(out: Path, wall_s: float | None, workers: int) -> list[dict]:
     tmp.write_text(json.dumps(calls, indent=1))
     os.replace(tmp, path)
     return calls
+
+
+def _call_seconds(call: dict) -> float | None:
+    """A call's wall time, or a killed call's time up to its last finished chunk."""
+    return call["wall_s"] if call["wall_s"] is not None else call.get("wall_s_to_last_chunk")
 
 
 def photo_z_stats(z_phot: np.ndarray, z_spec: np.ndarray) -> dict[str, float]:
@@ -182,8 +196,8 @@ def main(argv=None) -> int:
         "settings": settings._asdict(), "emulator": args.emulator, "z_prior": [args.z_min, args.z_max],
         "workers": args.workers,
         "seconds_this_call": seconds,
-        "wall_seconds_all_calls": float(sum(c["wall_s"] or 0.0 for c in calls)), "calls": calls,
-        "calls_without_wall_time": sum(c["wall_s"] is None for c in calls),  # killed calls
+        "wall_seconds_all_calls": float(sum(_call_seconds(c) or 0.0 for c in calls)), "calls": calls,
+        "calls_without_wall_time": sum(_call_seconds(c) is None for c in calls),  # killed, untimed
         "fit_seconds_total_all_runs": float(table.meta["fit_seconds_total"]),
     }  # fmt: skip
     print(f"photo-z on {stats['n']} z_spec: NMAD {stats['nmad']:.4f}, outliers "
