@@ -63,11 +63,13 @@ def read_hdfn(spec_z_only: bool):
 def record_call(out: Path, wall_s: float | None, workers: int) -> list[dict]:
     """Log this call in ``out/bench_hdfn_calls.json`` (atomic): at its start with
     ``wall_s`` None, then again at its end with the wall time (replacing the start entry).
-    A killed call keeps ``wall_s`` None, so the log shows that its time is missing.
-    Returns every call's entry."""
+    A killed call keeps ``wall_s`` None and gets ``wall_s_to_last_chunk`` when a later
+    call reads the log. Returns every call's entry."""
     import datetime
     import json
     import os
+
+    import sedcore
 
     path = Path(out) / "bench_hdfn_calls.json"
     calls = json.loads(path.read_text()) if path.exists() else []
@@ -87,9 +89,8 @@ def record_call(out: Path, wall_s: float | None, workers: int) -> list[dict]:
         mine = [c for c in calls if c.get("pid") == os.getpid() and c["wall_s"] is None]
         mine[-1]["wall_s"] = round(wall_s, 3)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(calls, indent=1))
-    os.replace(tmp, path)
+    with sedcore.atomic_output(path) as tmp:
+        Path(tmp).write_text(json.dumps(calls, indent=1))
     return calls
 
 
