@@ -34,12 +34,15 @@ from ._inputs import BAND_BAD_FLUX as BAND_BAD_FLUX
 from ._inputs import BAND_MISSING as BAND_MISSING
 from ._inputs import ROW_BAD_BANDS as ROW_BAD_BANDS
 from ._inputs import ROW_BAD_REDSHIFT as ROW_BAD_REDSHIFT
+from ._inputs import ROW_NO_SPECTRUM as ROW_NO_SPECTRUM
 from ._inputs import ROW_TOO_FEW_BANDS as ROW_TOO_FEW_BANDS
 from ._inputs import PreparedObservations as PreparedObservations
 from ._inputs import prepare_observations as prepare_observations
 from ._inputs import prepare_photometry as prepare_photometry
 from ._model import FitModel as FitModel
 from ._model import Observation as Observation
+from ._model import SpectrumObservation as SpectrumObservation
+from ._model import SpectrumSettings as SpectrumSettings
 from ._model import constrain as constrain
 from ._model import default_priors as default_priors
 from ._model import engine_params_from as engine_params_from
@@ -47,6 +50,8 @@ from ._model import log_density as log_density
 from ._model import log_likelihood as log_likelihood
 from ._model import numpyro_model as numpyro_model
 from ._model import prior_draw as prior_draw
+from ._model import spectrum_log_likelihood as spectrum_log_likelihood
+from ._model import spectrum_model as spectrum_model
 from ._outputs import read_inference_data as read_inference_data
 from ._outputs import summary_table as summary_table
 from ._outputs import to_inference_data as to_inference_data
@@ -60,6 +65,7 @@ from ._plots import plot_all as plot_all
 from ._plots import plot_corner as plot_corner
 from ._plots import plot_sed as plot_sed
 from ._plots import plot_sfh as plot_sfh
+from ._plots import plot_spectrum as plot_spectrum
 from ._plots import sfh_curves as sfh_curves
 # --- end plots ---
 from ._run import FitResults as FitResults
@@ -98,8 +104,11 @@ __all__ = [
     "PreparedObservations",
     "ROW_BAD_BANDS",
     "ROW_BAD_REDSHIFT",
+    "ROW_NO_SPECTRUM",
     "ROW_TOO_FEW_BANDS",
     "SamplerSettings",
+    "SpectrumObservation",
+    "SpectrumSettings",
     "Thresholds",
     "constrain",
     "default_priors",
@@ -118,6 +127,8 @@ __all__ = [
     "prepare_observations",
     "prepare_photometry",
     "prior_draw",
+    "spectrum_log_likelihood",
+    "spectrum_model",
     "read_inference_data",
     "rhat",
     "sample",
@@ -134,6 +145,7 @@ __all__ = [
     "plot_corner",
     "plot_sed",
     "plot_sfh",
+    "plot_spectrum",
     "sfh_curves",
     # --- end plots ---
 ]

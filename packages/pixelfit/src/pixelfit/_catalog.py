@@ -32,6 +32,7 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
+import jax
 import numpy as np
 import sedcore
 import sfh_priors
@@ -201,7 +202,7 @@ def _fit_model_of(config, sfh, spec: ModelSpec, z_prior, forward_state=None) -> 
 def _digest(prepared: PreparedObservations) -> str:
     """sha256 of what is fitted: fluxes, errors, masks, redshifts, ids, flags."""
     h = hashlib.sha256()
-    for leaf in prepared.obs:
+    for leaf in jax.tree.leaves(prepared.obs):
         a = np.ascontiguousarray(np.asarray(leaf))
         h.update(str((a.dtype, a.shape)).encode())
         h.update(a.tobytes())

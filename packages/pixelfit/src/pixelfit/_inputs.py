@@ -5,7 +5,8 @@ that do not match, bands the model does not have, duplicated bands, flux units t
 not f_nu. Problems in single rows never raise: a NaN/inf flux or a non-finite or
 non-positive error masks that band of that row and sets its flag; a row left with fewer
 than ``min_bands`` usable bands, or (fixed redshift) without a usable redshift, is skipped
-and flagged.
+and flagged. Spectra follow the same rules per pixel: bad pixels are masked, and a row
+whose spectrum has no usable pixel is fitted on its photometry and flagged.
 """
 
 from __future__ import annotations
@@ -14,11 +15,12 @@ import dataclasses
 from collections.abc import Sequence
 from typing import Any
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import sedcore
 
-from ._model import FitModel, Observation
+from ._model import FitModel, Observation, SpectrumObservation
 
 __all__ = [
     "BAND_BAD_ERROR",
@@ -26,6 +28,7 @@ __all__ = [
     "BAND_MISSING",
     "ROW_BAD_BANDS",
     "ROW_BAD_REDSHIFT",
+    "ROW_NO_SPECTRUM",
     "ROW_TOO_FEW_BANDS",
     "PreparedObservations",
     "prepare_observations",
@@ -40,6 +43,7 @@ BAND_MISSING = 4  # not observed (not in the input, or masked by the caller): ma
 ROW_BAD_BANDS = 1  # at least one band masked for a bad value (fitted without it)
 ROW_TOO_FEW_BANDS = 2  # fewer than min_bands usable bands: skipped
 ROW_BAD_REDSHIFT = 4  # fixed redshift missing, non-finite or outside [0, z_max]: skipped
+ROW_NO_SPECTRUM = 8  # the model fits spectra but this row's has no usable pixel: photometry only
 ROW_SKIP = ROW_TOO_FEW_BANDS | ROW_BAD_REDSHIFT
 
 
@@ -49,13 +53,14 @@ class PreparedObservations:
 
     Attributes:
         obs: `Observation` with a leading object axis: fluxes, errors, mask of shape
-            (n_obj, 1, n_bands) in the model's band order, redshift (n_obj,).
+            (n_obj, 1, n_bands) in the model's band order, redshift (n_obj,), and (when
+            the model fits spectra) a `SpectrumObservation` of shape (n_obj, n_wave).
         ids: (n_obj,) object identifiers (row numbers when none were given).
         band_names: the model's bands, in column order.
         band_flags: (n_obj, n_bands) uint8, bits `BAND_BAD_FLUX`, `BAND_BAD_ERROR`,
             `BAND_MISSING`.
         row_flags: (n_obj,) uint8, bits `ROW_BAD_BANDS`, `ROW_TOO_FEW_BANDS`,
-            `ROW_BAD_REDSHIFT`.
+            `ROW_BAD_REDSHIFT`, `ROW_NO_SPECTRUM`.
         min_bands: the least number of usable bands for a row to be fitted.
     """
 
@@ -75,6 +80,13 @@ class PreparedObservations:
         return np.asarray(self.obs.mask).sum(axis=(1, 2))
 
     @property
+    def n_spectrum_pixels_used(self) -> np.ndarray | None:
+        """(n_obj,) usable spectrum pixels per object, or None without spectra."""
+        if self.obs.spectrum is None:
+            return None
+        return np.asarray(self.obs.spectrum.mask).sum(axis=1)
+
+    @property
     def fitted(self) -> np.ndarray:
         """(n_obj,) bool, rows that will be fitted (not skipped)."""
         return (self.row_flags & ROW_SKIP) == 0
@@ -89,7 +101,7 @@ class PreparedObservations:
             raise ValueError(f"rows must be a 1-D array of integer indices; got {rows!r}.")
         if rows.size and (rows.min() < 0 or rows.max() >= len(self)):
             raise IndexError(f"rows must lie in [0, {len(self)}); got {rows.min()}..{rows.max()}.")
-        obs = Observation(*(np.asarray(leaf)[rows] for leaf in self.obs))
+        obs = jax.tree.map(lambda leaf: np.asarray(leaf)[rows], self.obs)
         return dataclasses.replace(
             self,
             obs=obs,
@@ -145,6 +157,7 @@ def prepare_observations(
     mask: Any = None,
     ids: Any = None,
     min_bands: int = 3,
+    spectrum: sedcore.Spectrum | None = None,
 ) -> PreparedObservations:
     """Check a catalog against the model and turn it into masked observations with flags.
 
@@ -164,6 +177,11 @@ def prepare_observations(
             masked and flagged `BAND_MISSING`.
         ids: optional (n_obj,) identifiers.
         min_bands: rows with fewer usable bands are skipped (default 3).
+        spectrum: a ``sedcore.Spectrum`` of shape (n_obj, n_wave) or (n_wave,), required
+            when the model fits spectra (``FitModel.create(spectrum=...)``): on the
+            config's ``spectrum_wave_obs_aa`` (f_lambda is converted to maggies). Pixels
+            with a NaN/inf flux or a non-positive error are masked; a row without any
+            usable pixel is fitted on its photometry and flagged `ROW_NO_SPECTRUM`.
 
     Returns:
         `PreparedObservations`.
@@ -271,11 +289,13 @@ def prepare_observations(
         raise ValueError(f"ids must have shape ({n_obj},); got {ids.shape}.")
 
     dtype = fit.config.log_age_yr.dtype
+    spec_obs = _prepare_spectrum(fit, spectrum, n_obj, row_flags, dtype)
     obs = Observation(
         flux_maggies=jnp.asarray(out_flux[:, None, :], dtype=dtype),
         flux_err_maggies=jnp.asarray(out_err[:, None, :], dtype=dtype),
         mask=jnp.asarray(use[:, None, :]),
         redshift=jnp.asarray(np.where(np.isfinite(z), z, np.nan), dtype=dtype),
+        spectrum=spec_obs,
     )
     return PreparedObservations(
         obs=obs,
@@ -287,8 +307,79 @@ def prepare_observations(
     )
 
 
+def _prepare_spectrum(
+    fit: FitModel, spectrum: Any, n_obj: int, row_flags: np.ndarray, dtype: Any
+) -> SpectrumObservation | None:
+    """Check spectra against the model's wavelengths; mask bad pixels, flag empty rows."""
+    if spectrum is None:
+        if fit.fits_spectrum:
+            raise ValueError(
+                "spectrum is required: this FitModel fits spectra (FitModel.create(spectrum="
+                "...)); pass spectrum=sedcore.Spectrum(...) on the config's wavelengths, or "
+                "build the FitModel without spectrum= to fit photometry alone."
+            )
+        return None
+    if not fit.fits_spectrum:
+        raise ValueError(
+            "spectrum was given but the FitModel fits photometry only; build it with "
+            "FitModel.create(..., spectrum=pixelfit.SpectrumSettings()) and a config with "
+            "spectrum_wave_obs_aa."
+        )
+    if not isinstance(spectrum, sedcore.Spectrum):
+        raise TypeError(f"spectrum must be a sedcore.Spectrum; got {type(spectrum).__name__}.")
+    spec = spectrum.to_maggies()
+    wave = np.asarray(spec.wave_aa, dtype=np.float64)
+    flux = np.asarray(spec.flux, dtype=np.float64)
+    err = np.asarray(spec.flux_err, dtype=np.float64)
+    given = np.asarray(spec.mask, dtype=bool)
+    if wave.ndim == 1:
+        wave, flux, err, given = (a[None] for a in (wave, flux, err, given))
+    if wave.ndim != 2 or wave.shape[0] not in (1, n_obj):
+        raise ValueError(
+            f"spectrum has batch shape {spec.batch_shape} but the photometry has {n_obj} rows; "
+            "give one spectrum per row (shape (n_obj, n_wave)) or one for a single row."
+        )
+    model_wave = fit.spectrum_wave_aa
+    if wave.shape[1] != model_wave.size:
+        raise ValueError(
+            f"spectrum has {wave.shape[1]} pixels but the config's spectrum_wave_obs_aa has "
+            f"{model_wave.size}; build the config on the spectrum's wavelengths."
+        )
+    off = np.abs(wave / model_wave - 1.0) > 1e-6
+    if off.any():
+        r, j = np.argwhere(off)[0]
+        raise ValueError(
+            f"spectrum row {r}, pixel {j}: wavelength {wave[r, j]:.8g} A is not the config's "
+            f"{model_wave[j]:.8g} A; every spectrum must be on the config's "
+            "spectrum_wave_obs_aa (resample it, or build the config on its wavelengths)."
+        )
+    sigma = spec.resolution_sigma_kms()
+    if sigma is not None:
+        sigma = np.asarray(sigma, dtype=np.float64)
+        inst = fit.config.spec_tables.sigma_inst_kms
+        if not np.all(np.isclose(sigma, inst, rtol=0.02, atol=1.0)):
+            raise ValueError(
+                f"spectrum has a line-spread function of sigma {np.min(sigma):.4g}-"
+                f"{np.max(sigma):.4g} km/s but the config's instrument has {inst:.4g} km/s; "
+                "build the config with the spectrum's spectrum_resolution (a constant R)."
+            )
+    flux, err, given = (np.broadcast_to(a, (n_obj, model_wave.size)) for a in (flux, err, given))
+    with np.errstate(invalid="ignore"):
+        use = given & np.isfinite(flux) & np.isfinite(err) & (err > 0)
+    row_flags[~use.any(axis=1)] |= ROW_NO_SPECTRUM
+    return SpectrumObservation(
+        flux_maggies=jnp.asarray(np.where(use, flux, 0.0), dtype=dtype),
+        flux_err_maggies=jnp.asarray(np.where(use, err, 1.0), dtype=dtype),
+        mask=jnp.asarray(use),
+    )
+
+
 def prepare_photometry(
-    fit: FitModel, photometry: sedcore.Photometry, *, min_bands: int = 3
+    fit: FitModel,
+    photometry: sedcore.Photometry,
+    *,
+    min_bands: int = 3,
+    spectrum: sedcore.Spectrum | None = None,
 ) -> PreparedObservations:
     """`prepare_observations` for a ``sedcore.Photometry`` (e.g. from ``read_photometry``).
 
@@ -299,6 +390,7 @@ def prepare_photometry(
         fit: the `FitModel`.
         photometry: a ``sedcore.Photometry`` of shape (n_obj, n_bands) or (n_bands,).
         min_bands: rows with fewer usable bands are skipped (default 3).
+        spectrum: the rows' spectra, as in `prepare_observations`.
 
     Returns:
         `PreparedObservations`.
@@ -327,5 +419,6 @@ def prepare_photometry(
         mask=mask | bad,
         ids=ids,
         min_bands=min_bands,
+        spectrum=spectrum,
     )
     return prepared

@@ -10,6 +10,12 @@ An `Observation` holds the photometry of one object with static shapes
 The log-likelihood sums over pixels and bands, so the image case (many pixels) reuses
 it. A catalog is an `Observation` with a leading object axis, mapped with ``jax.vmap``.
 
+An observation may also carry a spectrum (`SpectrumObservation`, on the observed
+wavelengths the config was built with): the model then multiplies the engine's
+``observed_spectrum`` by a smooth calibration ``exp(sum_k c_k T_k(x))`` (Chebyshev
+polynomials in wavelength) and scales the spectrum's errors by a free jitter factor
+(`SpectrumSettings`).
+
 The numpyro model (`numpyro_model`) declares one sample site per free parameter; its
 unconstrained log density (`log_density`) is what the samplers of `pixelfit` use.
 """
@@ -35,6 +41,8 @@ from numpyro.infer.util import constrain_fn, potential_energy, unconstrain_fn
 __all__ = [
     "FitModel",
     "Observation",
+    "SpectrumObservation",
+    "SpectrumSettings",
     "constrain",
     "default_priors",
     "engine_params",
@@ -42,6 +50,8 @@ __all__ = [
     "log_likelihood",
     "numpyro_model",
     "prior_draw",
+    "spectrum_log_likelihood",
+    "spectrum_model",
 ]
 
 #: Default fractional error floor on the model flux (added in quadrature to the errors).
@@ -52,6 +62,26 @@ DUST_RATIO = "dust_ratio"
 SFH_SITE = "sfh"
 #: Fixed by default: the line-of-sight velocity dispersion does not change photometry.
 DEFAULT_FIXED = {"sigma_kms": 100.0}
+#: Sample sites of the spectrum's calibration coefficients and error scaling.
+SPEC_CALIB = "spec_calib"
+SPEC_JITTER = "spec_jitter"
+
+
+class SpectrumObservation(NamedTuple):
+    """A spectrum of one object (or, with a leading axis, of a batch), static shapes.
+
+    On the observed wavelengths of the model's config (``spectrum_wave_obs_aa``).
+
+    Attributes:
+        flux_maggies: (n_wave,) observed f_nu, maggies. Values under a False mask are
+            ignored (they may be NaN).
+        flux_err_maggies: (n_wave,) 1-sigma errors, maggies (> 0 where used).
+        mask: (n_wave,) bool, True = use this pixel.
+    """
+
+    flux_maggies: jax.Array
+    flux_err_maggies: jax.Array
+    mask: jax.Array
 
 
 class Observation(NamedTuple):
@@ -64,12 +94,115 @@ class Observation(NamedTuple):
         mask: (n_pixels, n_bands) bool, True = use this band of this pixel.
         redshift: () redshift used when the model's redshift is fixed (NaN when it is
             free or unknown).
+        spectrum: a `SpectrumObservation`, or None (photometry only).
     """
 
     flux_maggies: jax.Array
     flux_err_maggies: jax.Array
     mask: jax.Array
     redshift: jax.Array
+    spectrum: SpectrumObservation | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class SpectrumSettings:
+    """How a spectrum enters the fit (pass to ``FitModel.create(..., spectrum=...)``).
+
+    The model spectrum is the exact engine's ``emulate_sps.observed_spectrum`` (stars
+    broadened by the free velocity dispersion ``sigma_kms`` and the config's instrumental
+    resolution) times a calibration ``exp(sum_k c_k T_k(x))``: Chebyshev polynomials of
+    degree ``k <= calibration_order`` in ``x``, the observed wavelength mapped linearly
+    onto [-1, 1]. ``c_0`` is the spectrum's normalisation relative to the photometry (slit
+    losses, aperture); the others its shape (flux calibration). The exponential keeps
+    the calibrated spectrum positive. The errors are multiplied by ``spec_jitter``, which
+    absorbs errors that are under- or over-estimated; ``noise_floor`` adds a fraction of
+    the model in quadrature, as for photometry.
+
+    Attributes:
+        calibration_order: largest Chebyshev degree (>= 0; 0 = normalisation only).
+        normalization_sigma: prior standard deviation of ``c_0`` (natural log; default 1,
+            a factor e at 1 sigma).
+        shape_sigma: prior standard deviation of ``c_1 ...`` (default 0.2: 20% tilts).
+        jitter_prior: numpyro distribution of the error scaling (> 0), or None to use
+            the errors as given. Default ``LogUniform(0.5, 5)``.
+        noise_floor: fractional error floor on the model spectrum (default 0).
+    """
+
+    calibration_order: int = 2
+    normalization_sigma: float = 1.0
+    shape_sigma: float = 0.2
+    jitter_prior: Any = dataclasses.field(default_factory=lambda: dist.LogUniform(0.5, 5.0))
+    noise_floor: float = 0.0
+
+    def check(self) -> SpectrumSettings:
+        """Self, after checking every field; ValueError or TypeError naming the field."""
+        order = self.calibration_order
+        if isinstance(order, bool) or not isinstance(order, (int, np.integer)) or order < 0:
+            raise ValueError(
+                f"SpectrumSettings.calibration_order must be an integer >= 0; got {order!r}."
+            )
+        for name in ("normalization_sigma", "shape_sigma"):
+            value = getattr(self, name)
+            if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
+                raise ValueError(f"SpectrumSettings.{name} must be a number > 0; got {value!r}.")
+        floor = self.noise_floor
+        if not (isinstance(floor, (int, float)) and math.isfinite(floor) and floor >= 0):
+            raise ValueError(f"SpectrumSettings.noise_floor must be >= 0; got {floor!r}.")
+        prior = self.jitter_prior
+        if prior is not None:
+            _check_dist(prior, "spectrum jitter_prior")
+            lower = getattr(prior.support, "lower_bound", None)
+            if lower is None or float(lower) < 0:
+                raise ValueError(
+                    "SpectrumSettings.jitter_prior must have a positive support (e.g. "
+                    f"numpyro.distributions.LogUniform(0.5, 5)); got {prior!r}."
+                )
+        return self
+
+
+@jax.tree_util.register_dataclass
+@dataclasses.dataclass(frozen=True)
+class _SpectrumModel:
+    """The spectrum part of a `FitModel` (a pytree): calibration basis and settings."""
+
+    basis: jax.Array  # (n_coef, n_wave) Chebyshev polynomials at the observed wavelengths
+    prior_sigma: jax.Array  # (n_coef,)
+    noise_floor: jax.Array  # ()
+    jitter_prior: Any = dataclasses.field(metadata={"static": True})
+
+    @classmethod
+    def create(cls, config: emulate_sps.SynthesisConfig, settings: Any) -> _SpectrumModel:
+        if settings is True:
+            settings = SpectrumSettings()
+        if not isinstance(settings, SpectrumSettings):
+            raise TypeError(
+                "FitModel.create: spectrum must be a pixelfit.SpectrumSettings (or True for "
+                f"the defaults); got {type(settings).__name__}."
+            )
+        settings.check()
+        if config.spec_tables is None:
+            raise ValueError(
+                "FitModel.create: spectrum needs a config built for the spectrum's "
+                "wavelengths: SynthesisConfig.create(..., spectrum_wave_obs_aa=wave_aa, "
+                "spectrum_resolution=R)."
+            )
+        wave = np.exp(np.asarray(config.spec_tables.log_wave_obs, dtype=np.float64))
+        x = (2.0 * wave - (wave[0] + wave[-1])) / (wave[-1] - wave[0])
+        order = int(settings.calibration_order)
+        basis = np.polynomial.chebyshev.chebvander(x, order).T
+        sigma = np.full(order + 1, float(settings.shape_sigma))
+        sigma[0] = float(settings.normalization_sigma)
+        dtype = config.log_age_yr.dtype
+        return cls(
+            basis=jnp.asarray(basis, dtype=dtype),
+            prior_sigma=jnp.asarray(sigma, dtype=dtype),
+            noise_floor=jnp.asarray(settings.noise_floor, dtype=dtype),
+            jitter_prior=settings.jitter_prior,
+        )
+
+    @property
+    def n_wave(self) -> int:
+        return int(self.basis.shape[1])
 
 
 @jax.tree_util.register_dataclass
@@ -96,6 +229,8 @@ class FitModel:
             ln(1 + z) with step ``tuniv_dx`` (see `age_of_universe_yr`).
         sample_sites: static, the latent sample sites of `numpyro_model` in order (the
             keys of an unconstrained position).
+        spectrum: the spectrum likelihood (calibration basis and priors), or None for
+            photometry only (see `SpectrumSettings`).
     """
 
     def age_of_universe_yr(self, z: jax.Array) -> jax.Array:
@@ -126,6 +261,7 @@ class FitModel:
     cosmology: sedcore.Cosmology = dataclasses.field(metadata={"static": True})
     tuniv_dx: float = dataclasses.field(metadata={"static": True})
     sample_sites: tuple[str, ...] = dataclasses.field(default=(), metadata={"static": True})
+    spectrum: _SpectrumModel | None = None
 
     # ------------------------------------------------------------------ properties
     @property
@@ -142,6 +278,18 @@ class FitModel:
         return self.z_prior is not None
 
     @property
+    def fits_spectrum(self) -> bool:
+        """True if observations carry a spectrum that enters the likelihood."""
+        return self.spectrum is not None
+
+    @property
+    def spectrum_wave_aa(self) -> np.ndarray | None:
+        """Observed wavelengths of the spectrum (Angstrom), or None without a spectrum."""
+        if self.spectrum is None:
+            return None
+        return np.exp(np.asarray(self.config.spec_tables.log_wave_obs, dtype=np.float64))
+
+    @property
     def site_names(self) -> tuple[str, ...]:
         """Latent sample sites of `numpyro_model`, in order (keys of a position)."""
         return self.sample_sites
@@ -155,7 +303,9 @@ class FitModel:
         return (
             f"FitModel(sfh={type(self.sfh_prior).__name__}, bands={self.band_names}, "
             f"free={self.param_names}, fixed={dict(self.fixed)}, "
-            f"z={'free' if self.free_redshift else 'fixed'})"
+            f"z={'free' if self.free_redshift else 'fixed'}"
+            + (f", spectrum={self.spectrum.n_wave} px" if self.spectrum is not None else "")
+            + ")"
         )
 
     # ------------------------------------------------------------------ builder
@@ -173,6 +323,7 @@ class FitModel:
         forward_state: Any = None,
         cosmology: sedcore.Cosmology | None = None,
         emulator_error: bool = True,
+        spectrum: SpectrumSettings | bool | None = None,
     ) -> FitModel:
         """Assemble priors, forward model and likelihood settings.
 
@@ -210,6 +361,12 @@ class FitModel:
                 noise floor in quadrature (default True).
             cosmology: `sedcore.Cosmology` for the age of the universe; Planck 2018 by
                 default. Must be the config's.
+            spectrum: fit a spectrum too: a `SpectrumSettings` (True for its defaults),
+                or None (photometry only). Needs ``config`` built with
+                ``spectrum_wave_obs_aa`` (the spectrum's observed wavelengths); the model
+                spectrum is always the exact engine's, whatever ``forward`` is for the
+                photometry. The velocity dispersion ``sigma_kms`` then gets the default
+                prior Uniform(0, ``spectrum_sigma_max_kms``) instead of being fixed.
 
         Returns:
             The `FitModel`.
@@ -269,6 +426,11 @@ class FitModel:
                         + "."
                     )
         defaults = default_priors(config)
+        spec_model = None
+        if spectrum is not None and spectrum is not False:
+            spec_model = _SpectrumModel.create(config, spectrum)
+            if "sigma_kms" in engine_names:
+                defaults["sigma_kms"] = dist.Uniform(0.0, space["sigma_kms"].upper)
         # An emulator forward model knows only its training box: default priors shrink to
         # it, and given priors must stay inside it (outside, the emulator clips: flat
         # likelihood, silently wrong posteriors).
@@ -377,6 +539,7 @@ class FitModel:
             dust1_from_ratio=dust1_from_ratio,
             forward=emulate_sps.photometry if forward is None else forward,
             cosmology=cosmology,
+            spectrum=spec_model,
         )
         return dataclasses.replace(fit, sample_sites=_latent_sites(fit))
 
@@ -605,6 +768,12 @@ def _site_layout(fit: FitModel) -> tuple[tuple[str, ...], tuple[str, ...]]:
     for site, _ in fit.priors:
         sites.append(site)
         names.append(site)
+    if fit.spectrum is not None:
+        sites.append(SPEC_CALIB)
+        names.append(SPEC_CALIB)
+        if fit.spectrum.jitter_prior is not None:
+            sites.append(SPEC_JITTER)
+            names.append(SPEC_JITTER)
     return tuple(sites), tuple(names)
 
 
@@ -692,11 +861,77 @@ def numpyro_model(fit: FitModel, obs: Observation, *, likelihood: bool = True) -
         likelihood: False gives the prior alone (no forward model is evaluated).
     """
     params = engine_params(fit, obs)
+    calib = _spectrum_nuisance(fit)
     if not likelihood:
         return
     state = fit.config if fit.forward_state is None else fit.forward_state
     model_maggies = fit.forward(state, params)
     numpyro.factor("loglike", log_likelihood(fit, model_maggies, obs))
+    if fit.spectrum is not None and obs.spectrum is not None:
+        coef, jitter = calib
+        model_spec = spectrum_model(fit, params, coef)
+        numpyro.factor("spec_loglike", spectrum_log_likelihood(fit, model_spec, jitter, obs.spectrum))
+
+
+def _spectrum_nuisance(fit: FitModel) -> tuple[jax.Array, jax.Array] | None:
+    """Inside a numpyro model: sample the calibration coefficients and the error scaling."""
+    spec = fit.spectrum
+    if spec is None:
+        return None
+    coef = numpyro.sample(SPEC_CALIB, dist.Normal(0.0, spec.prior_sigma).to_event(1))
+    if spec.jitter_prior is None:
+        return coef, jnp.ones((), spec.basis.dtype)
+    with numpyro.handlers.reparam(config=_in_base_space):
+        jitter = numpyro.sample(SPEC_JITTER, spec.jitter_prior)
+    return coef, jitter
+
+
+def spectrum_model(
+    fit: FitModel, params: Mapping[str, jax.Array], calib_coef: jax.Array
+) -> jax.Array:
+    """The calibrated model spectrum of one draw, maggies at ``fit.spectrum_wave_aa``.
+
+    ``emulate_sps.observed_spectrum(config, params) * exp(calib_coef @ basis)``.
+
+    Args:
+        fit: a `FitModel` with a spectrum.
+        params: the engine's parameters (see `engine_params_from`).
+        calib_coef: (calibration_order + 1,) Chebyshev coefficients of ln(calibration).
+
+    Returns:
+        (n_wave,) model f_nu in maggies.
+    """
+    if fit.spectrum is None:
+        raise ValueError("spectrum_model: this FitModel has no spectrum (FitModel.create(spectrum=...)).")
+    calibration = jnp.exp(calib_coef @ fit.spectrum.basis)
+    return emulate_sps.observed_spectrum(fit.config, params) * calibration
+
+
+def spectrum_log_likelihood(
+    fit: FitModel, model_spec: jax.Array, jitter: jax.Array, spec: SpectrumObservation
+) -> jax.Array:
+    """Gaussian log-likelihood of one spectrum, summed over its unmasked pixels.
+
+    ``sigma^2 = (jitter * err)^2 + (noise_floor * model)^2`` with the normalisation
+    ``-log sigma`` per pixel (it matters: the jitter is free); masked pixels contribute
+    exactly nothing.
+
+    Args:
+        fit: a `FitModel` with a spectrum.
+        model_spec: (n_wave,) calibrated model spectrum, maggies (`spectrum_model`).
+        jitter: () error scaling.
+        spec: the `SpectrumObservation`.
+
+    Returns:
+        Scalar log-likelihood.
+    """
+    return sedcore.gaussian_loglike(
+        model_spec,
+        spec.flux_maggies,
+        jitter * spec.flux_err_maggies,
+        spec.mask,
+        noise_floor=fit.spectrum.noise_floor,
+    )
 
 
 def log_density(fit: FitModel, obs: Observation, position: Mapping[str, jax.Array]) -> jax.Array:

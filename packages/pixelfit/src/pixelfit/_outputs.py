@@ -24,6 +24,7 @@ from ._inputs import (
     BAND_BAD_FLUX,
     ROW_BAD_BANDS,
     ROW_BAD_REDSHIFT,
+    ROW_NO_SPECTRUM,
     ROW_TOO_FEW_BANDS,
 )
 from ._run import FitResults
@@ -50,6 +51,12 @@ _PARAM_UNITS = {
     "dust_index": (u.dimensionless_unscaled, "slope of the diffuse attenuation curve"),
     "log_u": (u.dex, "log10 ionisation parameter"),
     "z": (u.dimensionless_unscaled, "redshift"),
+    "sigma_kms": (u.km / u.s, "line-of-sight velocity dispersion"),
+    "spec_calib": (
+        u.dimensionless_unscaled,
+        "Chebyshev coefficient of ln(spectrum calibration), degree = element",
+    ),
+    "spec_jitter": (u.dimensionless_unscaled, "scaling of the spectrum's errors"),
 }
 _DERIVED_DESCRIPTIONS = {
     "mass_formed_msun": "total stellar mass formed",
@@ -88,7 +95,9 @@ def to_inference_data(results: FitResults, row: int) -> az.InferenceData:
     Groups: ``posterior`` (free parameters, ``dust1``, ``z``, derived quantities,
     ``model_maggies`` over ``band``), ``sample_stats`` (``lp``, ``diverging``,
     ``acceptance_rate``, ``n_steps``, ``step_size``), ``observed_data`` (fluxes, errors
-    and mask over ``pixel`` x ``band``, band flags). Attributes (on ``posterior``): id,
+    and mask over ``pixel`` x ``band``, band flags; with a spectrum also
+    ``spectrum_flux_maggies``, ``spectrum_flux_err_maggies`` and ``spectrum_mask`` over
+    ``wave_aa``). Attributes (on ``posterior``): id,
     row, diagnostics, ``fit_ok``, input flags, settings, thresholds, fixed parameters and
     priors, units.
 
@@ -112,6 +121,14 @@ def to_inference_data(results: FitResults, row: int) -> az.InferenceData:
         "mask": np.asarray(obs.mask[row]),
     }
     dims.update({k: ["pixel", "band"] for k in observed})
+    coords = {"band": bands, "pixel": np.arange(observed["flux_maggies"].shape[0])}
+    if obs.spectrum is not None:
+        spec = obs.spectrum
+        observed["spectrum_flux_maggies"] = np.asarray(spec.flux_maggies[row])
+        observed["spectrum_flux_err_maggies"] = np.asarray(spec.flux_err_maggies[row])
+        observed["spectrum_mask"] = np.asarray(spec.mask[row])
+        dims.update({k: ["wave_aa"] for k in observed if k.startswith("spectrum_")})
+        coords["wave_aa"] = fit.spectrum_wave_aa
     constant = {
         "band_flags": prepared.band_flags[row],
         "noise_floor": np.broadcast_to(
@@ -124,7 +141,7 @@ def to_inference_data(results: FitResults, row: int) -> az.InferenceData:
         sample_stats={k: v[i] for k, v in results.sample_stats.items()},
         observed_data=observed,
         constant_data=constant,
-        coords={"band": bands, "pixel": np.arange(observed["flux_maggies"].shape[0])},
+        coords=coords,
         dims=dims,
     )
     d = results.diagnostics
@@ -141,6 +158,9 @@ def to_inference_data(results: FitResults, row: int) -> az.InferenceData:
         "n_divergent": int(d.n_divergent[i]),
         "row_flags": int(prepared.row_flags[row]),
         "n_bands_used": int(prepared.n_bands_used[row]),
+        "n_spectrum_pixels_used": (
+            -1 if obs.spectrum is None else int(prepared.n_spectrum_pixels_used[row])
+        ),
         "redshift_free": bool(fit.free_redshift),
         "sfh_model": type(fit.sfh_prior).__name__,
         "priors": {site: repr(prior) for site, prior in fit.priors},
@@ -187,7 +207,8 @@ def summary_table(results: FitResults) -> Table:
     ratios of a continuity SFH, Dirichlet fractions) ``q_j_p16`` ... per element ``j``;
     ``rhat_max``, ``ess_bulk_min``,
     ``ess_tail_min``, ``n_divergent``, ``n_bands_used``, ``n_bands_flagged``,
-    ``flag_bad_bands``, ``flag_too_few_bands``, ``flag_bad_redshift``, ``row_flags``.
+    ``flag_bad_bands``, ``flag_too_few_bands``, ``flag_bad_redshift``, (with spectra)
+    ``n_spectrum_pixels_used`` and ``flag_no_spectrum``, ``row_flags``.
     With a fixed redshift ``z_p16 = z_p50 = z_p84`` = the input redshift.
 
     Args:
@@ -253,6 +274,9 @@ def summary_table(results: FitResults) -> Table:
     table["flag_bad_bands"] = (prepared.row_flags & ROW_BAD_BANDS) != 0
     table["flag_too_few_bands"] = (prepared.row_flags & ROW_TOO_FEW_BANDS) != 0
     table["flag_bad_redshift"] = (prepared.row_flags & ROW_BAD_REDSHIFT) != 0
+    if prepared.obs.spectrum is not None:
+        table["n_spectrum_pixels_used"] = prepared.n_spectrum_pixels_used.astype(np.int64)
+        table["flag_no_spectrum"] = (prepared.row_flags & ROW_NO_SPECTRUM) != 0
     table["row_flags"] = prepared.row_flags.astype(np.int64)
     table.meta.update(
         {

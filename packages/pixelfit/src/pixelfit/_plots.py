@@ -1,5 +1,5 @@
 """Plots of one fitted object: observed vs model SED with residuals, SFH with credible
-bands, corner plot.
+bands, corner plot, and (fits with a spectrum) the observed vs calibrated model spectrum.
 
 matplotlib is an optional dependency (``pip install 'pixelfit[plot]'``), imported when a
 plot is made. The functions build ``matplotlib.figure.Figure`` objects directly (no
@@ -30,6 +30,7 @@ import numpy as np
 import sedcore
 import sfh_priors
 
+from ._model import engine_params_from, spectrum_model
 from ._run import FitResults
 
 __all__ = [
@@ -40,6 +41,7 @@ __all__ = [
     "plot_corner",
     "plot_sed",
     "plot_sfh",
+    "plot_spectrum",
     "sfh_curves",
 ]
 
@@ -234,6 +236,17 @@ def _redshift_text(results: FitResults, i: int) -> str:
 # ------------------------------------------------------------------------------ SED
 
 
+def _title_and_chi_band(ax, ax_res, results: FitResults, row: int, i: int, what: str) -> None:
+    """Legend and title of the data panel; the +-1 band and zero line of the chi panel."""
+    ax.legend(loc="best", fontsize=8)
+    ax.set_title(
+        f"{_object_id(results, row)}: observed and model {what}, {_redshift_text(results, i)}",
+        fontsize=11,
+    )
+    ax_res.axhspan(-1, 1, color="0.9", zorder=0)
+    ax_res.axhline(0.0, color="0.4", lw=0.8)
+
+
 def plot_sed(
     results: FitResults,
     row: int,
@@ -423,14 +436,8 @@ def plot_sed(
     else:
         ax.set_ylim(y_max, y_min)  # brighter up
         ax.set_ylabel("AB magnitude")
-    ax.legend(loc="best", fontsize=8)
-    ax.set_title(
-        f"{_object_id(results, row)}: observed and model SED, {_redshift_text(results, i)}",
-        fontsize=11,
-    )
+    _title_and_chi_band(ax, ax_res, results, row, i, "SED")
 
-    ax_res.axhspan(-1, 1, color="0.9", zorder=0)
-    ax_res.axhline(0.0, color="0.4", lw=0.8)
     if used.any():
         ax_res.plot(wave_um[used], chi[used], "o", color="k", ms=5, gid="chi", label="fitted")
     fitted_chi = chi[used & np.isfinite(chi)]
@@ -464,6 +471,119 @@ def plot_sed(
     top = ax.secondary_xaxis("top")
     top.set_xticks(wave_um, labels=list(fit.band_names), rotation=90, fontsize=7)
     top.xaxis.set_minor_locator(NullLocator())
+    _save(fig, path, dpi)
+    return fig
+
+
+# ------------------------------------------------------------------------------ spectrum
+
+
+def _calibrated_spectra(fit, obs, constrained):
+    def one(values):
+        params = engine_params_from(fit, obs, values)
+        calib = jnp.exp(values["spec_calib"] @ fit.spectrum.basis)
+        return spectrum_model(fit, params, values["spec_calib"]), calib
+
+    return jax.vmap(one)(constrained)
+
+
+# One compiled program per (FitModel, number of draws).
+_calibrated_spectra_jit = jax.jit(_calibrated_spectra)
+
+
+def plot_spectrum(
+    results: FitResults,
+    row: int,
+    path: str | os.PathLike | None = None,
+    *,
+    n_draws: int = 50,
+    dpi: float = 100,
+) -> Any:
+    """Observed spectrum against the calibrated model, residuals, and the calibration.
+
+    Top: the observed f_nu (uJy; masked pixels not drawn) with its errors scaled by the
+    median ``spec_jitter`` (grey band), and the calibrated model spectrum
+    (`spectrum_model`) of ``n_draws`` posterior draws spread through the chains: median
+    and 68% band. Middle: ``chi = (obs - median model) / (jitter * err)`` per used pixel.
+    Bottom: the calibration ``exp(sum_k c_k T_k)`` (median, 68%).
+
+    Args:
+        results: from `fit_observations` with a `FitModel` that fits spectra.
+        row: the object's row (fitted).
+        path: optional file to save (format from its suffix), written atomically.
+        n_draws: posterior draws whose model spectra are computed (default 50).
+        dpi: resolution of raster formats.
+
+    Returns:
+        The ``matplotlib.figure.Figure``.
+
+    Raises:
+        ValueError: a fit without a spectrum, a row that was not fitted.
+    """
+    where = "plot_spectrum"
+    i = _fitted_index(results, row, where)
+    fit = results.fit
+    if not fit.fits_spectrum or results.prepared.obs.spectrum is None:
+        raise ValueError(
+            f"{where}: this fit has no spectrum (FitModel.create(..., spectrum=...)); use "
+            "plot_sed for photometry."
+        )
+    if isinstance(n_draws, bool) or not isinstance(n_draws, (int, np.integer)) or n_draws < 1:
+        raise ValueError(f"{where}: n_draws must be an integer >= 1; got {n_draws!r}.")
+    Figure = _matplotlib()
+    obs = jax.tree.map(lambda a: jnp.asarray(a[row]), results.prepared.obs)
+    names = list(fit.param_names) + (["dust1"] if "dust1" in results.posterior else [])
+    n_all = results.posterior["z"][i].size
+    take = np.unique(np.linspace(0, n_all - 1, min(int(n_draws), n_all)).astype(int))
+    dtype = fit.config.log_age_yr.dtype
+    constrained = {
+        k: jnp.asarray(_flat(results.posterior[k][i])[take], dtype=dtype) for k in names
+    }
+    model, calib = _calibrated_spectra_jit(fit, obs, constrained)
+    model = np.asarray(model, np.float64) * MICROJANSKY_PER_MAGGIE
+    calib = np.asarray(calib, np.float64)
+    wave = fit.spectrum_wave_aa
+    spec = results.prepared.obs.spectrum
+    used = np.asarray(spec.mask[row], dtype=bool)
+    flux = np.where(used, np.asarray(spec.flux_maggies[row], np.float64), np.nan)
+    flux = flux * MICROJANSKY_PER_MAGGIE
+    err = np.asarray(spec.flux_err_maggies[row], np.float64) * MICROJANSKY_PER_MAGGIE
+    jitter = (
+        float(np.median(_flat(results.posterior["spec_jitter"][i])))
+        if "spec_jitter" in results.posterior
+        else 1.0
+    )
+    floor = float(fit.spectrum.noise_floor)
+    m_lo, m_med, m_hi = np.percentile(model, (16, 50, 84), axis=0)
+    sigma = np.sqrt((jitter * err) ** 2 + (floor * m_med) ** 2)
+    chi = np.where(used, (flux - m_med) / sigma, np.nan)
+
+    fig = Figure(figsize=(9.0, 7.0), layout="constrained")
+    ax, ax_res, ax_cal = fig.subplots(3, 1, sharex=True, height_ratios=(3, 1, 1))
+    ax.fill_between(
+        wave, flux - sigma, flux + sigma, color="0.8", lw=0, step="mid",
+        gid="observed_error", label=rf"observed $\pm$ {jitter:.3g} $\times$ error",
+    )  # fmt: skip
+    ax.plot(wave, flux, color="k", lw=0.6, drawstyle="steps-mid", gid="observed", label="observed")
+    ax.fill_between(wave, m_lo, m_hi, color="tab:blue", alpha=0.3, lw=0, gid="model_band")
+    ax.plot(
+        wave, m_med, color="tab:blue", lw=0.8, gid="model_median",
+        label=f"calibrated model (median, 68%; {take.size} draws)",
+    )  # fmt: skip
+    ax.set_ylabel(r"$f_\nu$ [$\mu$Jy]")
+    _title_and_chi_band(ax, ax_res, results, row, i, "spectrum")
+    ax_res.plot(wave, chi, color="k", lw=0.5, drawstyle="steps-mid", gid="chi")
+    finite = chi[np.isfinite(chi)]
+    lim = max(3.0, 1.1 * float(np.percentile(np.abs(finite), 99.5))) if finite.size else 3.0
+    ax_res.set_ylim(-lim, lim)
+    ax_res.set_ylabel(r"$\chi$")
+    c_lo, c_med, c_hi = np.percentile(calib, (16, 50, 84), axis=0)
+    ax_cal.fill_between(wave, c_lo, c_hi, color="tab:green", alpha=0.3, lw=0, gid="calibration_band")
+    ax_cal.plot(wave, c_med, color="tab:green", lw=1.0, gid="calibration")
+    ax_cal.set_ylabel("calibration")
+    ax_cal.set_xlabel(r"observed wavelength [$\AA$]")
+    for a in (ax, ax_res):
+        a.tick_params(axis="x", labelbottom=False)
     _save(fig, path, dpi)
     return fig
 
@@ -896,7 +1016,7 @@ def plot_all(
     """Write the SED, SFH and corner plots of one object as PNG files.
 
     Files: ``<out_dir>/<prefix>_sed.png``, ``<prefix>_sfh.png``, ``<prefix>_corner.png``,
-    each written atomically.
+    and ``<prefix>_spectrum.png`` for fits with a spectrum, each written atomically.
 
     Args:
         results: from `fit_observations`.
@@ -909,14 +1029,15 @@ def plot_all(
         dpi: resolution (default 100).
 
     Returns:
-        ``{"sed": path, "sfh": path, "corner": path}``.
+        ``{"sed": path, "sfh": path, "corner": path}`` (and ``"spectrum"``).
     """
     _fitted_index(results, row, "plot_all")
     out_dir = Path(out_dir)
     prefix = str(results.prepared.ids[row]) if prefix is None else str(prefix)
     if not prefix or os.sep in prefix or (os.altsep and os.altsep in prefix):
         raise ValueError(f"plot_all: prefix must be a plain file-name prefix; got {prefix!r}.")
-    paths = {kind: out_dir / f"{prefix}_{kind}.png" for kind in ("sed", "sfh", "corner")}
+    kinds = ("sed", "sfh", "corner") + (("spectrum",) if results.fit.fits_spectrum else ())
+    paths = {kind: out_dir / f"{prefix}_{kind}.png" for kind in kinds}
     plot_sed(results, row, paths["sed"], filters=filters, dpi=dpi)
     sfh_truth = None
     if truth is not None and all(n in truth for n in results.fit.config.sfh_names):
@@ -927,4 +1048,6 @@ def plot_all(
         names = _default_corner(results)
         corner_truth = {k: float(v) for k, v in truth.items() if k in names} or None
     plot_corner(results, row, truth=corner_truth, path=paths["corner"], dpi=dpi)
+    if "spectrum" in paths:
+        plot_spectrum(results, row, paths["spectrum"], dpi=dpi)
     return paths
