@@ -1,4 +1,4 @@
-"""pixelfit: gradient-based (NUTS) fitting of galaxy photometry with differentiable models.
+"""pixelfit: gradient-based (NUTS) fitting of galaxy photometry (and spectra) with differentiable models.
 
 One object per call, batches with ``jax.vmap``: a `FitModel` (priors, the synthesis
 engine or an emulator, the likelihood) and an `Observation` (fluxes, errors, mask with
