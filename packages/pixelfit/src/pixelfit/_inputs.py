@@ -5,8 +5,9 @@ that do not match, bands the model does not have, duplicated bands, flux units t
 not f_nu. Problems in single rows never raise: a NaN/inf flux or a non-finite or
 non-positive error masks that band of that row and sets its flag; a row left with fewer
 than ``min_bands`` usable bands, or (fixed redshift) without a usable redshift, is skipped
-and flagged. Spectra follow the same rules per pixel: bad pixels are masked, and a row
-whose spectrum has no usable pixel is fitted on its photometry and flagged.
+and flagged. Spectra come as ``sedcore.Spectrum``, which already refuses NaN/inf fluxes
+and non-positive errors under a True mask: its masked pixels are left out, and a row whose
+spectrum has no unmasked pixel is fitted on its photometry and flagged.
 """
 
 from __future__ import annotations
@@ -180,8 +181,9 @@ def prepare_observations(
         spectrum: a ``sedcore.Spectrum`` of shape (n_obj, n_wave) or (n_wave,), required
             when the model fits spectra (``FitModel.create(spectrum=...)``): on the
             config's ``spectrum_wave_obs_aa`` (f_lambda is converted to maggies). Pixels
-            with a NaN/inf flux or a non-positive error are masked; a row without any
-            usable pixel is fitted on its photometry and flagged `ROW_NO_SPECTRUM`.
+            masked in it are left out (``sedcore.Spectrum`` refuses bad values under a
+            True mask); a row without any unmasked pixel is fitted on its photometry and
+            flagged `ROW_NO_SPECTRUM`.
 
     Returns:
         `PreparedObservations`.
@@ -363,9 +365,8 @@ def _prepare_spectrum(
                 f"{np.max(sigma):.4g} km/s but the config's instrument has {inst:.4g} km/s; "
                 "build the config with the spectrum's spectrum_resolution (a constant R)."
             )
-    flux, err, given = (np.broadcast_to(a, (n_obj, model_wave.size)) for a in (flux, err, given))
-    with np.errstate(invalid="ignore"):
-        use = given & np.isfinite(flux) & np.isfinite(err) & (err > 0)
+    # sedcore.Spectrum has already checked flux and errors under its mask.
+    flux, err, use = (np.broadcast_to(a, (n_obj, model_wave.size)) for a in (flux, err, given))
     row_flags[~use.any(axis=1)] |= ROW_NO_SPECTRUM
     return SpectrumObservation(
         flux_maggies=jnp.asarray(np.where(use, flux, 0.0), dtype=dtype),
