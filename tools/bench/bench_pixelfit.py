@@ -11,6 +11,10 @@ Timed: one galaxy alone and a vmapped batch, both as a second call (compiled); c
 separately. Reported per galaxy with the settings (chains x (warmup + draws)), mean leapfrog
 steps, R-hat max, ESS min and whether the truth's log mass lies in the central 95%.
 
+``--threads K`` adds K batches of other mocks fitted at the same time, one per thread (as
+``pixelfit catalog`` does with K workers): one fit's small matrix products keep one core
+busy, so on a K-core CPU the machine's throughput is what this measures.
+
 ``--geometry`` adds why the fits need ~200 leapfrog steps per draw: for the first galaxy, the
 Hessian of the log density at 8 posterior draws (2 chains x (500 + 500)), in the metric of a
 diagonal and of a dense mass matrix estimated from the draws. Its largest eigenvalue
@@ -18,7 +22,8 @@ lambda_max says how much narrower the posterior is locally than globally (1/sqrt
 of a marginal width); with a dense metric that ratio can only come from curvature (a
 curved ridge), which no constant mass matrix removes.
 
-Run: ``python -m tools.bench.bench_pixelfit [--quick] [--free-z] [--dense-mass] [--geometry]``
+Run: ``python -m tools.bench.bench_pixelfit [--quick] [--free-z] [--dense-mass] [--threads K]
+[--geometry]``
 from the repository root. Writes benchmarks/results/pixelfit[_dense][_free_z].json, or
 pixelfit_geometry.json with ``--geometry`` (which times nothing).
 """
@@ -26,6 +31,7 @@ pixelfit_geometry.json with ``--geometry`` (which times nothing).
 from __future__ import annotations
 
 import argparse
+import os
 import time
 
 import numpy as np
@@ -61,6 +67,35 @@ def time_fit(label: str, fit, prepared, settings, extra: dict | None = None):
                "fit_ok": np.asarray(res.diagnostics.fit_ok).tolist()},
     )  # fmt: skip
     return timing, res
+
+
+def time_threads(label: str, fit, batches: list, settings, extra: dict | None = None) -> Timing:
+    """Fit the prepared ``batches`` at the same time, one thread each (a first call per
+    thread shape is not repeated: the batch shape was compiled by `time_fit`)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import jax
+
+    import pixelfit
+
+    def one(k):
+        return pixelfit.fit_observations(jax.random.key(10 + k), fit, batches[k], settings,
+                                         batch_size=len(batches[k]), progress=False)  # fmt: skip
+
+    t0 = time.perf_counter()
+    with ThreadPoolExecutor(len(batches)) as pool:
+        results = list(pool.map(one, range(len(batches))))
+    wall = time.perf_counter() - t0
+    n = sum(len(b) for b in batches)
+    return Timing(
+        label=label, compile_s=0.0, median_s=wall, min_s=wall, max_s=wall, repeats=1, n_items=n,
+        items_per_s=n / wall, us_per_item=wall / n * 1e6,
+        extra={**(extra or {}), "threads": len(batches), "batch": len(batches[0]),
+               "mean_leapfrog_steps": float(np.mean([np.mean(np.asarray(r.sample_stats["n_steps"])) for r in results])),
+               "rhat_max": [float(x) for r in results for x in np.asarray(r.diagnostics.rhat_max)],
+               "ess_bulk_min": [float(x) for r in results for x in np.asarray(r.diagnostics.ess_bulk_min)],
+               "fit_ok": [bool(x) for r in results for x in np.asarray(r.diagnostics.fit_ok)]},
+    )  # fmt: skip
 
 
 def posterior_geometry(fit, obs, exact_config, n_points: int = 8) -> dict:
@@ -136,6 +171,8 @@ def main(argv=None) -> int:
     ap.add_argument("--batch", type=int, default=4)
     ap.add_argument("--dense-mass", action="store_true", help="adapt a dense mass matrix")
     ap.add_argument("--geometry", action="store_true", help="Hessian eigenvalues at posterior draws")
+    ap.add_argument("--threads", type=int, default=1,
+                    help="also fit this many batches at once, one per thread (default 1: not timed)")
     args = ap.parse_args(argv)
 
     import jax
@@ -154,7 +191,7 @@ def main(argv=None) -> int:
     n = 2 if args.quick else args.batch
     rng = np.random.default_rng(1)
     truths = []
-    for _ in range(n):
+    for _ in range(n * max(1, args.threads)):  # the first n are the same whatever --threads
         truths.append({
             "z": rng.uniform(1.0, 6.0), "log_mass": rng.uniform(9.0, 10.5),
             "log_zsol": rng.uniform(-1.5, 0.0), "dust2": rng.uniform(0.1, 0.8),
@@ -162,7 +199,8 @@ def main(argv=None) -> int:
             "sigma_kms": 100.0, "sfh_log_sfr_ratios": rng.normal(0.0, 0.3, 6),
         })  # fmt: skip
     flux = np.stack([np.asarray(emulate_sps.photometry(config, t)) for t in truths])
-    prepared = pixelfit.prepare_observations(fit, flux, 0.05 * flux, redshift=[t["z"] for t in truths])
+    prepared = pixelfit.prepare_observations(fit, flux[:n], 0.05 * flux[:n],
+                                             redshift=[t["z"] for t in truths[:n]])  # fmt: skip
     if args.quick:
         settings = pixelfit.SamplerSettings(num_warmup=200, num_draws=200, num_chains=2)
     else:
@@ -197,6 +235,17 @@ def main(argv=None) -> int:
         f"seconds per galaxy in a batch of {n}": round(rows[1].median_s / n, 2),
         "compared": "mocks from the exact engine, fitted through the emulator",
     }
+    if args.threads > 1:
+        batches = [
+            pixelfit.prepare_observations(fit, flux[a:a + n], 0.05 * flux[a:a + n],
+                                          redshift=[t["z"] for t in truths[a:a + n]])
+            for a in range(0, n * args.threads, n)
+        ]  # fmt: skip
+        timing = time_threads(f"pixelfit emulator fit, {args.threads} threads x batch {n}", fit,
+                              batches, settings, extra)  # fmt: skip
+        rows.append(timing)
+        meta[f"seconds per galaxy, {args.threads} threads x batch {n} at once"] = round(timing.median_s / timing.n_items, 2)
+        meta["cpu cores"] = len(os.sched_getaffinity(0))
     suite = "pixelfit" + ("_dense" if args.dense_mass else "") + ("_free_z" if args.free_z else "")
     write_report(suite, rows, meta)
     return 0

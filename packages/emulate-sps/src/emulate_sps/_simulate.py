@@ -152,8 +152,15 @@ class SimulationRecipe:
             d["filters"] = tuple(d["filters"])
         return cls(**d)
 
-    def build_config(self):
-        """The `SynthesisConfig` of this recipe (loads the grid, filters, nebular model)."""
+    def build_config(self, **options: Any):
+        """The `SynthesisConfig` of this recipe (loads the grid, filters, nebular model).
+
+        Args:
+            **options: further keyword arguments of `SynthesisConfig.create` that do not
+                change the recipe's photometry, e.g. ``spectrum_wave_obs_aa`` and
+                ``spectrum_resolution`` for `observed_spectrum` (``pixelfit`` fits a
+                spectrum next to emulated photometry that way).
+        """
         import sedcore
         import sfh_priors
 
@@ -168,6 +175,7 @@ class SimulationRecipe:
             z_max=self.z_max,
             diffuse_law=self.diffuse_law,
             nebular=sedcore.load_nebular_model(self.nebular) if self.nebular else None,
+            **options,
         )
 
 

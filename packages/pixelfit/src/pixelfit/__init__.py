@@ -39,6 +39,7 @@ from ._inputs import ROW_TOO_FEW_BANDS as ROW_TOO_FEW_BANDS
 from ._inputs import PreparedObservations as PreparedObservations
 from ._inputs import prepare_observations as prepare_observations
 from ._inputs import prepare_photometry as prepare_photometry
+from ._inputs import read_spectra as read_spectra
 from ._model import FitModel as FitModel
 from ._model import Observation as Observation
 from ._model import SpectrumObservation as SpectrumObservation
@@ -126,6 +127,7 @@ __all__ = [
     "posterior_quantities",
     "prepare_observations",
     "prepare_photometry",
+    "read_spectra",
     "prior_draw",
     "spectrum_log_likelihood",
     "spectrum_model",

@@ -23,6 +23,7 @@ import dataclasses
 import functools
 import hashlib
 import json
+import math
 import os
 import re
 import tempfile
@@ -40,7 +41,7 @@ from astropy.table import Table, vstack
 
 from ._diagnostics import Thresholds
 from ._inputs import PreparedObservations, prepare_photometry
-from ._model import DEFAULT_NOISE_FLOOR, FitModel
+from ._model import DEFAULT_NOISE_FLOOR, FitModel, SpectrumSettings
 from ._sampler import SamplerSettings
 
 __all__ = ["ModelSpec", "build_fit_model", "fit_catalog", "read_catalog_summary"]
@@ -74,6 +75,16 @@ class ModelSpec:
             redshifts (rows above it are skipped and flagged).
         noise_floor: fractional model-flux error floor (default 0.05).
         emulator_error: add the emulator's measured error to the noise floor.
+        spectrum_wave_aa: observed (vacuum) wavelengths in Angstrom of the spectra fitted
+            with the photometry, one grid for every row (`read_spectra`); None (default)
+            fits photometry alone. The model spectrum is the exact engine's, whatever
+            ``emulator`` is (see `SpectrumSettings`).
+        spectrum_resolution: the spectra's resolving power R = lambda / FWHM (a constant),
+            or None if unknown (the free velocity dispersion then absorbs it).
+        spectrum_sigma_max_kms: largest total broadening modelled (default 1000 km/s).
+        spectrum_calibration_order: degree of the calibration polynomial (default 2).
+        spectrum_jitter: fit a factor on the spectra's errors (default True).
+        spectrum_noise_floor: fractional error floor on the model spectrum (default 0).
     """
 
     filters: tuple[str, ...]
@@ -87,9 +98,27 @@ class ModelSpec:
     z_max: float = 12.0
     noise_floor: float = DEFAULT_NOISE_FLOOR
     emulator_error: bool = True
+    spectrum_wave_aa: tuple[float, ...] | None = None
+    spectrum_resolution: float | None = None
+    spectrum_sigma_max_kms: float = 1000.0
+    spectrum_calibration_order: int = 2
+    spectrum_jitter: bool = True
+    spectrum_noise_floor: float = 0.0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "filters", tuple(str(f) for f in self.filters))
+        if self.spectrum_wave_aa is not None:
+            wave = np.asarray(self.spectrum_wave_aa, dtype=np.float64)
+            if wave.ndim != 1 or wave.size < 2 or not np.all(np.isfinite(wave) & (wave > 0)):
+                raise ValueError(
+                    "ModelSpec.spectrum_wave_aa must be >= 2 finite wavelengths > 0 (Angstrom); "
+                    f"got shape {wave.shape}."
+                )
+            if np.any(np.diff(wave) <= 0):
+                raise ValueError("ModelSpec.spectrum_wave_aa must be strictly increasing.")
+            object.__setattr__(self, "spectrum_wave_aa", tuple(float(w) for w in wave))
+        # the spectrum settings' own checks, before any worker builds the model
+        self.spectrum_settings()
         if not self.filters:
             raise ValueError("ModelSpec.filters: give at least one filter (one per band).")
         if self.sfh not in _SFH_BINNED and self.sfh not in _SFH_PARAMETRIC:
@@ -111,8 +140,43 @@ class ModelSpec:
                 f"SFH); sfh={self.sfh!r} needs the exact engine (emulator=None)."
             )
 
+    @property
+    def fits_spectrum(self) -> bool:
+        """Whether a spectrum is fitted with the photometry."""
+        return self.spectrum_wave_aa is not None
+
+    def spectrum_settings(self) -> SpectrumSettings | None:
+        """The `SpectrumSettings` of the spectrum likelihood, or None without spectra."""
+        if not self.fits_spectrum:
+            return None
+        res = self.spectrum_resolution
+        if res is not None and not (isinstance(res, (int, float)) and math.isfinite(res) and res > 0):
+            raise ValueError(f"ModelSpec.spectrum_resolution must be a number > 0 or None; got {res!r}.")
+        sig = self.spectrum_sigma_max_kms
+        if not (isinstance(sig, (int, float)) and math.isfinite(sig) and sig > 0):
+            raise ValueError(f"ModelSpec.spectrum_sigma_max_kms must be a number > 0; got {sig!r}.")
+        base = SpectrumSettings()
+        return SpectrumSettings(
+            calibration_order=self.spectrum_calibration_order,
+            jitter_prior=base.jitter_prior if self.spectrum_jitter else None,
+            noise_floor=self.spectrum_noise_floor,
+        ).check()
+
+    def config_options(self) -> dict[str, Any]:
+        """Keyword arguments of `SynthesisConfig.create` for the spectrum (empty without)."""
+        if not self.fits_spectrum:
+            return {}
+        return {
+            "spectrum_wave_obs_aa": np.asarray(self.spectrum_wave_aa, dtype=np.float64),
+            "spectrum_resolution": self.spectrum_resolution,
+            "spectrum_sigma_max_kms": self.spectrum_sigma_max_kms,
+        }
+
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self) | {"filters": list(self.filters)}
+        d = dataclasses.asdict(self) | {"filters": list(self.filters)}
+        if self.spectrum_wave_aa is not None:
+            d["spectrum_wave_aa"] = list(self.spectrum_wave_aa)
+        return d
 
 
 def _sfh_model(spec: ModelSpec):
@@ -159,7 +223,8 @@ def build_fit_model(spec: ModelSpec) -> FitModel:
                 )
             state = emulate_sps.spectral_photometry_state(em, list(spec.filters), z_max=spec.z_max)
             config = dataclasses.replace(recipe, filters=tuple(spec.filters), z_max=spec.z_max)
-            return _fit_model_of(config.build_config(), sfh, spec, z_prior, forward_state=state)
+            config = config.build_config(**spec.config_options())
+            return _fit_model_of(config, sfh, spec, z_prior, forward_state=state)
         unknown = [f for f in spec.filters if f not in em.filter_names]
         if unknown:
             raise ValueError(
@@ -176,7 +241,8 @@ def build_fit_model(spec: ModelSpec) -> FitModel:
             raise ValueError(
                 f"z_max={spec.z_max} exceeds the emulator's training range (z <= {recipe.z_max})."
             )
-        config = dataclasses.replace(recipe, filters=tuple(em.filter_names)).build_config()
+        config = dataclasses.replace(recipe, filters=tuple(em.filter_names))
+        config = config.build_config(**spec.config_options())
         return _fit_model_of(config, sfh, spec, z_prior, forward_state=em)
     config = emulate_sps.SynthesisConfig.create(
         emulate_sps.load_ssp_grid(spec.grid),
@@ -184,6 +250,7 @@ def build_fit_model(spec: ModelSpec) -> FitModel:
         sedcore.load_filters(list(spec.filters)),
         z_max=spec.z_max,
         nebular=sedcore.load_nebular_model(spec.nebular) if spec.nebular else None,
+        **spec.config_options(),
     )
     return _fit_model_of(config, sfh, spec, z_prior)
 
@@ -196,6 +263,7 @@ def _fit_model_of(config, sfh, spec: ModelSpec, z_prior, forward_state=None) -> 
         noise_floor=spec.noise_floor,
         forward_state=forward_state,
         emulator_error=spec.emulator_error,
+        spectrum=spec.spectrum_settings(),
     )
 
 
@@ -391,6 +459,7 @@ def fit_catalog(
     plots: bool = False,
     progress: bool | None = None,
     source: str | None = None,
+    spectrum: sedcore.Spectrum | None = None,
 ) -> Table:
     """Fit every row of a catalog on Dask, chunk by chunk, into ``out_dir``.
 
@@ -416,6 +485,10 @@ def fit_catalog(
         plots: write ``plots/<id>_{sed,sfh,corner}.png`` per fitted object (default False).
         progress: progress bar (objects); None shows it on a terminal only.
         source: description of the input for run.json (e.g. the file path).
+        spectrum: the rows' spectra when ``spec`` fits spectra (``spec.spectrum_wave_aa``):
+            a ``sedcore.Spectrum`` of shape (n_rows, n_wave) on those wavelengths
+            (`read_spectra` makes one from a folder of files); rows whose pixels are all
+            masked are fitted on their photometry and flagged ``flag_no_spectrum``.
 
     Returns:
         The summary table (also written to ``summary.ecsv`` and ``summary.fits``).
@@ -438,8 +511,18 @@ def fit_catalog(
             f"photometry must be a sedcore.Photometry (sedcore.read_photometry); got "
             f"{type(photometry).__name__}."
         )
+    if spec.fits_spectrum and spectrum is None:
+        raise ValueError(
+            "spec fits spectra (ModelSpec.spectrum_wave_aa is set): pass spectrum= (one per "
+            "row, pixelfit.read_spectra) or build the ModelSpec without spectrum_wave_aa."
+        )
+    if spectrum is not None and not spec.fits_spectrum:
+        raise ValueError(
+            "spectrum was given but the ModelSpec fits photometry only: set "
+            "ModelSpec(spectrum_wave_aa=<the spectra's wavelengths>, spectrum_resolution=R)."
+        )
     fit = build_fit_model(spec)
-    prepared = prepare_photometry(fit, photometry, min_bands=min_bands)
+    prepared = prepare_photometry(fit, photometry, min_bands=min_bands, spectrum=spectrum)
     out = Path(out_dir)
     record = _run_record(spec, prepared, settings, thresholds, seed, chunk_size, batch_size,
                          min_bands, posteriors, plots, source)  # fmt: skip

@@ -7,12 +7,16 @@
         --error-columns E1 E2 ... --units uJy --redshift-column z --out fits/
     pixelfit catalog hdfn.cat --filters filters/*.dat --translate zphot.translate \\
         --zero-point 25 --missing-below -90 --free-redshift --sfh delayed_tau --out hdfn/
+    pixelfit catalog cat.ecsv ... --id-column id --spectra spectra/ \\
+        --spectrum-resolution 1000 --spectrum-flux-unit "1e-17 erg/(s cm2 AA)" --out fits/
 
 ``catalog`` reads the catalog with ``sedcore.read_photometry`` (FITS, ECSV, CSV or
 whitespace ASCII with a ``#`` header), checks every column, unit and filter before
 anything is fitted, then fits it chunk by chunk on Dask (`pixelfit.fit_catalog`): an
 in-process cluster by default, ``--scheduler ADDRESS`` for a running one. ``--resume``
-continues a killed run. Outputs: ``OUT/summary.{ecsv,fits}``, ``OUT/posteriors/<id>.nc``,
+continues a killed run. ``--spectra DIR`` fits a spectrum with each row's photometry: one
+file per object named ``<id>.<ext>``, all on the same wavelengths (`pixelfit.read_spectra`);
+rows without a file are fitted on their photometry and flagged. Outputs: ``OUT/summary.{ecsv,fits}``, ``OUT/posteriors/<id>.nc``,
 ``OUT/plots/`` with ``--plots``; see docs/pixelfit.md.
 """
 
@@ -110,6 +114,20 @@ def build_parser() -> argparse.ArgumentParser:
     add("--noise-floor", type=float, default=0.05, help="fractional model error (default 0.05)")
     add("--no-emulator-error", action="store_true", help="do not add the emulator's error")
     add("--min-bands", type=int, default=3, help="fewer usable bands: skipped (default 3)")
+    sp = c.add_argument_group("spectra (fitted with the photometry; the exact engine's model)")
+    add = sp.add_argument
+    add("--spectra", help="folder of spectra, one file per object named <id>.<ext>, one grid")
+    add("--spectrum-columns", nargs=3, metavar=("WAVE", "FLUX", "ERROR"),
+        default=["wave", "flux", "flux_err"], help="column names (default wave flux flux_err)")
+    add("--spectrum-wave-unit", help="wavelength unit of columns without one (AA, nm, um)")
+    add("--spectrum-flux-unit", help="flux unit of columns without one ('1e-17 erg/(s cm2 AA)')")
+    add("--spectrum-bad-pixel-column", help="column, nonzero = bad pixel")
+    add("--spectrum-resolution", type=float, help="resolving power R = lambda / FWHM")
+    add("--spectrum-sigma-max", type=float, default=1000.0,
+        help="largest velocity dispersion + instrument, km/s (default 1000)")
+    add("--spectrum-calibration-order", type=int, default=2,
+        help="degree of the calibration polynomial (default 2)")
+    add("--spectrum-no-jitter", action="store_true", help="use the spectra's errors as given")
     _add_sampler(c)
     d = sub.add_parser(
         "demo",
@@ -177,19 +195,6 @@ def run_catalog(args) -> Path:
         raise CLIError(
             "give --redshift-column (known redshifts) or --free-redshift (fit the redshift)."
         )
-    spec = ModelSpec(
-        filters=tuple(filters),
-        emulator=args.emulator,
-        grid=args.grid,
-        sfh=args.sfh,
-        sfh_bins=args.sfh_bins,
-        nebular=None if args.nebular in (None, "none") else args.nebular,
-        free_redshift=args.free_redshift,
-        z_min=args.z_min,
-        z_max=args.z_max,
-        noise_floor=args.noise_floor,
-        emulator_error=not args.no_emulator_error,
-    )
     photometry = sedcore.read_photometry(
         path,
         filters=filters,
@@ -203,12 +208,63 @@ def run_catalog(args) -> Path:
         missing_below=args.missing_below,
         format=args.format,
     )
+    spectrum, spectrum_options = _read_spectra(args, photometry)
+    spec = ModelSpec(
+        filters=tuple(filters),
+        emulator=args.emulator,
+        grid=args.grid,
+        sfh=args.sfh,
+        sfh_bins=args.sfh_bins,
+        nebular=None if args.nebular in (None, "none") else args.nebular,
+        free_redshift=args.free_redshift,
+        z_min=args.z_min,
+        z_max=args.z_max,
+        noise_floor=args.noise_floor,
+        emulator_error=not args.no_emulator_error,
+        **spectrum_options,
+    )
     out = Path(args.out)
     fit_catalog(
         photometry, spec, out, min_bands=args.min_bands, source=str(path.resolve()),
-        **_run_kwargs(args),
+        spectrum=spectrum, **_run_kwargs(args),
     )  # fmt: skip
     return out
+
+
+_SPECTRUM_OPTIONS = {
+    "spectrum_wave_unit": None, "spectrum_flux_unit": None, "spectrum_bad_pixel_column": None,
+    "spectrum_resolution": None, "spectrum_sigma_max": 1000.0, "spectrum_calibration_order": 2,
+    "spectrum_no_jitter": False, "spectrum_columns": ["wave", "flux", "flux_err"],
+}  # fmt: skip
+
+
+def _read_spectra(args, photometry):
+    """``(sedcore.Spectrum or None, ModelSpec keyword arguments)`` from the spectrum options."""
+    import numpy as np
+
+    from ._inputs import read_spectra
+
+    if args.spectra is None:
+        given = [k for k, v in _SPECTRUM_OPTIONS.items() if getattr(args, k) != v]
+        if given:
+            raise CLIError(f"--{given[0].replace('_', '-')} needs --spectra (the folder of spectra).")
+        return None, {}
+    n = int(np.atleast_2d(np.asarray(photometry.flux_maggies)).shape[0])
+    ids = np.arange(n) if photometry.id is None else np.atleast_1d(np.asarray(photometry.id))
+    wave_col, flux_col, err_col = args.spectrum_columns
+    spectrum = read_spectra(
+        args.spectra, ids, wave_column=wave_col, flux_column=flux_col, error_column=err_col,
+        wave_unit=args.spectrum_wave_unit, flux_unit=args.spectrum_flux_unit,
+        bad_pixel_column=args.spectrum_bad_pixel_column, resolution=args.spectrum_resolution,
+    )  # fmt: skip
+    options = {
+        "spectrum_wave_aa": tuple(np.asarray(spectrum.wave_aa, dtype=np.float64)[0].tolist()),
+        "spectrum_resolution": args.spectrum_resolution,
+        "spectrum_sigma_max_kms": args.spectrum_sigma_max,
+        "spectrum_calibration_order": args.spectrum_calibration_order,
+        "spectrum_jitter": not args.spectrum_no_jitter,
+    }
+    return spectrum, options
 
 
 def run_demo(args) -> Path:

@@ -13,7 +13,10 @@ spectrum has no unmasked pixel is fitted on its photometry and flagged.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+import os
+import warnings
+from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import jax
@@ -34,7 +37,11 @@ __all__ = [
     "PreparedObservations",
     "prepare_observations",
     "prepare_photometry",
+    "read_spectra",
 ]
+
+#: File name extensions `read_spectra` looks for in a folder.
+SPECTRUM_SUFFIXES = (".ecsv", ".fits", ".fit", ".fits.gz", ".csv", ".txt", ".dat")
 
 #: Band flag bits, per object and band.
 BAND_BAD_FLUX = 1  # flux NaN or inf (or flagged bad by the catalog reader): masked
@@ -423,3 +430,132 @@ def prepare_photometry(
         spectrum=spectrum,
     )
     return prepared
+
+
+def _spectrum_files(source: Any) -> dict[str, Path]:
+    """``{object id as text: file}`` from a folder of ``<id>.<ext>`` files or a mapping."""
+    if isinstance(source, Mapping):
+        return {str(k): Path(v) for k, v in source.items()}
+    folder = Path(source)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"spectra: {folder} is not a folder (one file per object, <id>.ecsv).")
+    files: dict[str, Path] = {}
+    for path in sorted(folder.iterdir()):
+        name = path.name
+        suffix = next((x for x in SPECTRUM_SUFFIXES if name.lower().endswith(x)), None)
+        if suffix is None or name.startswith(".") or not path.is_file():
+            continue
+        stem = name[: -len(suffix)]
+        if stem in files:
+            raise ValueError(
+                f"spectra: two files for object {stem!r} in {folder}: {files[stem].name} and "
+                f"{name}; keep one."
+            )
+        files[stem] = path
+    return files
+
+
+def read_spectra(
+    source: str | os.PathLike | Mapping[Any, str | os.PathLike],
+    ids: Sequence[Any],
+    *,
+    wave_column: str = "wave",
+    flux_column: str = "flux",
+    error_column: str = "flux_err",
+    wave_unit: Any = None,
+    flux_unit: Any = None,
+    bad_pixel_column: str | None = None,
+    resolution: float | None = None,
+    format: str | None = None,
+) -> sedcore.Spectrum:
+    """One spectrum per catalog row, from a folder of files, as a batched ``sedcore.Spectrum``.
+
+    Each file is read with ``sedcore.read_spectrum`` (any of its formats and units;
+    f_lambda is converted to maggies). Every spectrum must be on the same observed
+    wavelengths (resample them first): the fit computes the model spectrum on one grid.
+    A row without a file gets a fully masked spectrum, so it is fitted on its photometry
+    and flagged ``ROW_NO_SPECTRUM``.
+
+    Args:
+        source: a folder of files named ``<id>.<ext>`` (``ext`` one of ``.ecsv``,
+            ``.fits``, ``.fit``, ``.fits.gz``, ``.csv``, ``.txt``, ``.dat``), where ``id`` is
+            the row's identifier as text; or a mapping ``{id: path}``.
+        ids: (n_rows,) the catalog's identifiers in row order (``Photometry.id``, or the
+            row numbers 0, 1, ... when the catalog has none).
+        wave_column, flux_column, error_column: column names in every file (default
+            ``wave``, ``flux``, ``flux_err``).
+        wave_unit, flux_unit: units of columns that carry none (e.g. ``"AA"``,
+            ``"1e-17 erg/(s cm2 AA)"``).
+        bad_pixel_column: optional column, nonzero = bad pixel.
+        resolution: resolving power R = lambda / FWHM of every spectrum, or None (unknown).
+        format: table format when the extension does not tell.
+
+    Returns:
+        ``sedcore.Spectrum`` of shape (n_rows, n_wave) in maggies.
+
+    Raises:
+        ValueError: no file matches any id, two files for one object, or a file on other
+            wavelengths (the file and pixel are named). Files of objects not in ``ids``
+            are left out with a warning.
+    """
+    ids = [str(i) for i in np.atleast_1d(np.asarray(ids))]
+    if len(set(ids)) != len(ids):
+        dup = next(i for i in ids if ids.count(i) > 1)
+        raise ValueError(f"read_spectra: id {dup!r} appears twice in ids; ids must be unique.")
+    files = _spectrum_files(source)
+    matched = [i for i in ids if i in files]
+    unmatched = sorted(set(files) - set(ids))
+    if not matched:
+        shown = ", ".join(sorted(files)[:5]) or "none"
+        raise ValueError(
+            f"read_spectra: no spectrum file matches an object id (files for: {shown}; ids: "
+            f"{', '.join(ids[:5])}, ...). Name each file <id>.<ext> after the catalog's id column."
+        )
+    if unmatched:
+        warnings.warn(
+            f"read_spectra: {len(unmatched)} spectrum file(s) match no object id and are left "
+            f"out: {', '.join(unmatched[:5])}{' ...' if len(unmatched) > 5 else ''}.",
+            stacklevel=2,
+        )
+    rows: dict[int, sedcore.Spectrum] = {}
+    ref_wave = ref_path = None
+    for r, i in enumerate(ids):
+        if i not in files:
+            continue
+        path = files[i]
+        if not path.is_file():
+            raise FileNotFoundError(f"read_spectra: spectrum file {path} (object {i!r}) does not exist.")
+        spec = sedcore.read_spectrum(
+            path, wave_column=wave_column, flux_column=flux_column, error_column=error_column,
+            wave_unit=wave_unit, flux_unit=flux_unit, bad_pixel_column=bad_pixel_column,
+            resolution=resolution, format=format,
+        ).to_maggies()  # fmt: skip
+        wave = np.asarray(spec.wave_aa, dtype=np.float64)
+        if ref_wave is None:
+            ref_wave, ref_path = wave, path
+        elif wave.shape != ref_wave.shape:
+            raise ValueError(
+                f"read_spectra: {path} has {wave.size} pixels but {ref_path} has {ref_wave.size}; "
+                "every spectrum must be on the same wavelengths (resample them first)."
+            )
+        else:
+            off = np.abs(wave / ref_wave - 1.0) > 1e-6
+            if off.any():
+                j = int(np.argmax(off))
+                raise ValueError(
+                    f"read_spectra: {path}, pixel {j}: wavelength {wave[j]:.8g} A but "
+                    f"{ref_path} has {ref_wave[j]:.8g} A; every spectrum must be on the same "
+                    "wavelengths (resample them first)."
+                )
+        rows[r] = spec
+    n, n_wave = len(ids), ref_wave.size
+    flux, err, mask = np.zeros((n, n_wave)), np.ones((n, n_wave)), np.zeros((n, n_wave), bool)
+    for r, spec in rows.items():
+        use = np.asarray(spec.mask, dtype=bool)
+        flux[r] = np.where(use, np.asarray(spec.flux, dtype=np.float64), 0.0)
+        err[r] = np.where(use, np.asarray(spec.flux_err, dtype=np.float64), 1.0)
+        mask[r] = use
+    return sedcore.Spectrum(
+        np.broadcast_to(ref_wave, (n, n_wave)), flux, err, flux_unit="maggies", mask=mask,
+        resolution=resolution,
+    )  # fmt: skip

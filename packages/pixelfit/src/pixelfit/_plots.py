@@ -1016,7 +1016,8 @@ def plot_all(
     """Write the SED, SFH and corner plots of one object as PNG files.
 
     Files: ``<out_dir>/<prefix>_sed.png``, ``<prefix>_sfh.png``, ``<prefix>_corner.png``,
-    and ``<prefix>_spectrum.png`` for fits with a spectrum, each written atomically.
+    and ``<prefix>_spectrum.png`` for fits with a spectrum (not for a row whose spectrum
+    has no usable pixel), each written atomically.
 
     Args:
         results: from `fit_observations`.
@@ -1036,7 +1037,10 @@ def plot_all(
     prefix = str(results.prepared.ids[row]) if prefix is None else str(prefix)
     if not prefix or os.sep in prefix or (os.altsep and os.altsep in prefix):
         raise ValueError(f"plot_all: prefix must be a plain file-name prefix; got {prefix!r}.")
-    kinds = ("sed", "sfh", "corner") + (("spectrum",) if results.fit.fits_spectrum else ())
+    has_spectrum = results.fit.fits_spectrum and bool(
+        np.asarray(results.prepared.obs.spectrum.mask[row]).any()
+    )
+    kinds = ("sed", "sfh", "corner") + (("spectrum",) if has_spectrum else ())
     paths = {kind: out_dir / f"{prefix}_{kind}.png" for kind in kinds}
     plot_sed(results, row, paths["sed"], filters=filters, dpi=dpi)
     sfh_truth = None
