@@ -110,13 +110,28 @@ def photo_z_stats(z_phot: np.ndarray, z_spec: np.ndarray) -> dict[str, float]:
     }
 
 
-def plot(path: Path, z_spec, z_phot, lo, hi, ok, stats) -> None:
+def plot(path: Path, z_spec, z_phot, lo, hi, ok, stats, z_all=None, ok_all=None) -> None:
+    """z_phot against z_spec; with ``z_all`` (every fitted row's z_phot) a second panel,
+    the photometric-redshift distribution of the whole catalog."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(6, 6))
+    if z_all is None:
+        fig, ax = plt.subplots(figsize=(6, 6))
+    else:
+        fig, (ax, ax2) = plt.subplots(1, 2, figsize=(12, 6))
+        bins = np.linspace(0.0, max(6.0, float(np.nanmax(z_all))), 41)
+        ax2.hist(z_all, bins=bins, histtype="step", color="k", label=f"all fitted ({z_all.size})")
+        ax2.hist(z_all[ok_all], bins=bins, histtype="step", color="C0",
+                 label=f"fit_ok ({int(ok_all.sum())})")  # fmt: skip
+        ax2.hist(z_spec, bins=bins, histtype="stepfilled", color="C1", alpha=0.4,
+                 label=f"z_spec ({z_spec.size})")  # fmt: skip
+        ax2.set_xlabel("redshift (z_phot: posterior median)")
+        ax2.set_ylabel("objects")
+        ax2.set_title("HDF-N, whole catalog", fontsize=9)
+        ax2.legend(fontsize=8)
     for sel, style in ((ok, dict(color="C0", label="fit_ok")),
                        (~ok, dict(color="C3", mfc="none", label="not converged"))):  # fmt: skip
         ax.errorbar(z_spec[sel], z_phot[sel], yerr=[z_phot[sel] - lo[sel], hi[sel] - z_phot[sel]],
@@ -186,6 +201,7 @@ def main(argv=None) -> int:
     z_spec = np.asarray(phot.redshift, np.float64)
     has = np.isfinite(z_spec) & np.asarray(table["fitted"])
     z_phot = np.asarray(table["z_p50"], np.float64)
+    fitted = np.asarray(table["fitted"])
     stats = photo_z_stats(z_phot[has], z_spec[has])
     ok = np.asarray(table["fit_ok"])
     stats_ok = photo_z_stats(z_phot[has & ok], z_spec[has & ok])
@@ -200,14 +216,19 @@ def main(argv=None) -> int:
         "wall_seconds_all_calls": float(sum(_call_seconds(c) or 0.0 for c in calls)), "calls": calls,
         "calls_without_wall_time": sum(_call_seconds(c) is None for c in calls),  # killed, untimed
         "fit_seconds_total_all_runs": float(table.meta["fit_seconds_total"]),
+        "rows_flagged": {c: int(np.sum(table[c])) for c in table.colnames if c.startswith("flag_")},
+        "n_divergent_median_fitted": float(np.median(np.asarray(table["n_divergent"])[fitted])),
+        "z_phot_quantiles_fitted": dict(zip(("p10", "p50", "p90"), np.percentile(z_phot[fitted], [10, 50, 90]).tolist(), strict=True)),
     }  # fmt: skip
     print(f"photo-z on {stats['n']} z_spec: NMAD {stats['nmad']:.4f}, outliers "
           f"{stats['outlier_fraction']:.2%}, bias {stats['bias_median']:+.4f}; fit_ok "
           f"{result['fit_ok_fraction']:.1%}; {seconds:.0f} s this call for {n_fit} rows")  # fmt: skip
     suite = ("hdfn_specz" if args.spec_z_only else "hdfn") + (f"_first{args.rows}" if args.rows else "")
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    whole = {} if args.spec_z_only else {"z_all": z_phot[fitted], "ok_all": ok[fitted]}
     plot(RESULTS_DIR / f"{suite}.png", z_spec[has], z_phot[has],
-         np.asarray(table["z_p16"])[has], np.asarray(table["z_p84"])[has], ok[has], stats)  # fmt: skip
+         np.asarray(table["z_p16"])[has], np.asarray(table["z_p84"])[has], ok[has], stats,
+         **whole)  # fmt: skip
     # Wall time summed over every call on this output folder (a resumed run fits only the
     # chunks left), so per-object figures hold however the run was split. The chunks'
     # own fitting times (summed in fit_seconds_total_all_runs) overlap when workers > 1.
