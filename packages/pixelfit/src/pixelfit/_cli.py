@@ -16,8 +16,9 @@ anything is fitted, then fits it chunk by chunk on Dask (`pixelfit.fit_catalog`)
 in-process cluster by default, ``--scheduler ADDRESS`` for a running one. ``--resume``
 continues a killed run. ``--spectra DIR`` fits a spectrum with each row's photometry: one
 file per object named ``<id>.<ext>``, all on the same wavelengths (`pixelfit.read_spectra`);
-rows without a file are fitted on their photometry and flagged. Outputs: ``OUT/summary.{ecsv,fits}``, ``OUT/posteriors/<id>.nc``,
-``OUT/plots/`` with ``--plots``; see docs/pixelfit.md.
+rows without a file are fitted on their photometry and flagged. Outputs:
+``OUT/summary.{ecsv,fits}``, ``OUT/posteriors/<id>.nc``, ``OUT/plots/`` with ``--plots``;
+see docs/pixelfit.md.
 """
 
 from __future__ import annotations
@@ -124,7 +125,7 @@ def build_parser() -> argparse.ArgumentParser:
     add("--spectrum-bad-pixel-column", help="column, nonzero = bad pixel")
     add("--spectrum-resolution", type=float, help="resolving power R = lambda / FWHM")
     add("--spectrum-sigma-max", type=float, default=1000.0,
-        help="largest velocity dispersion + instrument, km/s (default 1000)")
+        help="upper end of the velocity-dispersion prior, km/s (default 1000)")
     add("--spectrum-calibration-order", type=int, default=2,
         help="degree of the calibration polynomial (default 2)")
     add("--spectrum-no-jitter", action="store_true", help="use the spectra's errors as given")
