@@ -124,6 +124,8 @@ def test_model_spec_spectrum_fields_are_checked():
     assert hash(spec) == hash(pixelfit.ModelSpec(**{**spec.__dict__}))  # workers cache on it
     assert json.loads(json.dumps(spec.to_dict()))["spectrum_wave_aa"][0] == pytest.approx(WAVE[0])
     assert not pixelfit.ModelSpec(filters=bands).fits_spectrum
+    # a photometry-only run records no spectrum fields: run.json as before they existed
+    assert not any(k.startswith("spectrum_") for k in pixelfit.ModelSpec(filters=bands).to_dict())
 
 
 def test_fit_catalog_refuses_a_spectrum_the_spec_does_not_fit(tmp_path):

@@ -173,9 +173,13 @@ class ModelSpec:
         }
 
     def to_dict(self) -> dict[str, Any]:
+        """Plain values (``run.json``); the spectrum fields only when spectra are fitted, so
+        the record of a photometry-only run is what it was before they existed."""
         d = dataclasses.asdict(self) | {"filters": list(self.filters)}
         if self.spectrum_wave_aa is not None:
             d["spectrum_wave_aa"] = list(self.spectrum_wave_aa)
+        else:
+            d = {k: v for k, v in d.items() if not k.startswith("spectrum_")}
         return d
 
 
