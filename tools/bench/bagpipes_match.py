@@ -23,33 +23,12 @@ def bagpipes_age_grid(grid, t_now_yr):
     """The grid averaged onto bagpipes' age sampling (bagpipes ``config.age_sampling``).
 
     bagpipes' documented sampling: ages 10**(6.0, 6.1, ...) yr below the age of the
-    universe today, bin edges at the log midpoints, the first at 0 and the last at
-    ``t_now_yr``. Each new bin is the constant-SFR (time-weighted) average of the native
-    SSPs, native SSP i standing for the bin between the linear midpoints of its
-    neighbouring ages (an age-0 SSP, equal to the first, starts the native grid as in the
-    bagpipes file). Surviving fractions are interpolated at the new ages.
+    universe today (``emulate_sps.resample_age_grid`` with its defaults).
     """
-    import sedcore
+    import emulate_sps
 
-    ages = np.concatenate([[0.0], 10.0 ** np.asarray(grid.log_age_yr, dtype=np.float64)])
-    lnu = np.asarray(grid.lnu_lsun_per_hz_per_msun, dtype=np.float64)
-    lnu = np.concatenate([lnu[:, :1], lnu], axis=1)
-    frac = np.asarray(grid.surviving_mass_frac, dtype=np.float64)
-    frac = np.concatenate([frac[:, :1], frac], axis=1)
-    raw_edges = np.concatenate([[0.0], 0.5 * (ages[1:] + ages[:-1]), [max(ages[-1], t_now_yr)]])
-    log_new = np.arange(6.0, np.log10(t_now_yr), 0.1)
-    new_edges = np.concatenate([[0.0], 10 ** (0.5 * (log_new[1:] + log_new[:-1])), [t_now_yr]])
-    overlap = np.clip(
-        np.minimum(new_edges[1:, None], raw_edges[None, 1:])
-        - np.maximum(new_edges[:-1, None], raw_edges[None, :-1]),
-        0.0, None,
-    )  # fmt: skip
-    weights = overlap / overlap.sum(axis=1, keepdims=True)
-    new_lnu = np.einsum("na,maw->mnw", weights, lnu)
-    new_frac = np.stack([np.interp(10**log_new, ages, f) for f in frac])
-    return sedcore.SSPGrid.create(
-        log_new, grid.log_zsol, grid.wave_aa, new_lnu, new_frac, name="bc03_bagpipes_ages", z_sun=grid.z_sun
-    )
+    return emulate_sps.resample_age_grid(grid, t_now_yr, step_dex=0.1, log_age_min=6.0,
+                                         name="bc03_bagpipes_ages")  # fmt: skip
 
 
 def bagpipes_cosmology():

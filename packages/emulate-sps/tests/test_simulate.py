@@ -92,7 +92,7 @@ def test_damaged_shard_and_other_settings_are_refused(made, tmp_path):
 
 
 def test_bad_arguments_are_named():
-    with pytest.raises(ValueError, match="sfh must be 'continuity' or 'dirichlet'"):
+    with pytest.raises(ValueError, match=r"sfh must be one of \['continuity', 'dirichlet', 'delayed_tau'\]"):
         SimulationRecipe(sfh="tau")
     with pytest.raises(ValueError, match="unknown filter set 'nope'"):
         SimulationRecipe(filters="nope")

@@ -111,3 +111,4 @@ def test_continuity_ratios_are_sampled_in_asinh_space_with_the_prior_unchanged(s
             log_prior += float(priors[name].log_prob(x[name]))
         got = float(jax.jit(prior_in_u)(position))
         assert got == pytest.approx(log_prior + log_jac, abs=1e-4 * max(1.0, abs(got)) + 1e-4)
+

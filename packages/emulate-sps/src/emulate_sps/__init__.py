@@ -11,6 +11,7 @@ from ._dust_emission import dust_emission_lnu as dust_emission_lnu
 from ._dust_emission import load_dl07_templates as load_dl07_templates
 from ._grids import default_cache_dir as default_cache_dir
 from ._grids import load_ssp_grid as load_ssp_grid
+from ._grids import resample_age_grid as resample_age_grid
 # --- end grids ---
 
 # --- synthesis ---

@@ -429,6 +429,13 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--name", default=None,
                    help="emulator name (default hst_jwst20_phot / bc03_rest_spec)")  # fmt: skip
     t.add_argument("--filter-set", default="hst_jwst20")
+    t.add_argument("--recipe", default=None, metavar="JSON",
+                   help="photometry: the engine configuration as a JSON file of "
+                   "emulate_sps.SimulationRecipe fields (replaces --filter-set), e.g. "
+                   "tools/bench/bagpipes_recipe.json")  # fmt: skip
+    t.add_argument("--prior", default=None, metavar="JSON",
+                   help="photometry: the training prior as a JSON file of "
+                   "emulate_sps.TrainingPrior.to_dict() fields (default: the documented priors)")  # fmt: skip
     t.add_argument("--n-train", type=int, default=None, help="default 200000 / 100000")
     t.add_argument("--n-test", type=int, default=10_000)
     t.add_argument("--seed", type=int, default=0)
@@ -495,10 +502,16 @@ def run_train(args) -> Path:
         return _run_train_spectrum(args)
     import emulate_sps
 
-    recipe = emulate_sps.SimulationRecipe(filters=args.filter_set)
+    if args.recipe is not None:
+        recipe = _read_json_setting(args.recipe, "--recipe", emulate_sps.SimulationRecipe.from_dict)
+    else:
+        recipe = emulate_sps.SimulationRecipe(filters=args.filter_set)
+    prior = None
+    if args.prior is not None:
+        prior = _read_json_setting(args.prior, "--prior", emulate_sps.TrainingPrior.from_dict)
     work = Path(args.work)
     progress = not args.no_progress
-    common = dict(recipe=recipe, shard_size=20_000, batch_size=500, progress=progress)
+    common = dict(recipe=recipe, prior=prior, shard_size=20_000, batch_size=500, progress=progress)
     emulate_sps.simulate(work / "train", args.n_train, seed=args.seed, **common)
     emulate_sps.simulate(work / "test", args.n_test, seed=args.seed + 1000, **common)
     em, info = emulate_sps.train_photometry_emulator(
@@ -514,11 +527,30 @@ def run_train(args) -> Path:
         for k, v in sorted(vars(args).items())
         if k not in ("command", "no_progress", "out", "work", "kind", "n_components", "spec_wave_max",
                      "check_filters", "cell_factor")
-        and v is not None
+        and v is not None and not (k == "filter_set" and args.recipe is not None)
     )  # fmt: skip
     out = emulate_sps.save_emulator(em, args.out, info, accuracy)
     print(_accuracy_text(accuracy))
     return out
+
+
+def _read_json_setting(path: str, option: str, build):
+    """A recipe or prior from a JSON file; any problem is a `CLIError` naming the file."""
+    import json
+
+    p = Path(path)
+    try:
+        d = json.loads(p.read_text())
+    except FileNotFoundError:
+        raise CLIError(f"{option}: file {p} does not exist.") from None
+    except (OSError, json.JSONDecodeError) as err:
+        raise CLIError(f"{option}: {p} is not readable JSON ({err}).") from None
+    if not isinstance(d, dict):
+        raise CLIError(f"{option}: {p} must hold a JSON object (field: value); got {type(d).__name__}.")
+    try:
+        return build(d)
+    except (KeyError, TypeError, ValueError) as err:
+        raise CLIError(f"{option}: {p}: {err}") from None
 
 
 def _grid_sha256(name: str) -> str:

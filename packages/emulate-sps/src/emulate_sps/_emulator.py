@@ -103,6 +103,10 @@ class PhotometryEmulator:
         param_names: every engine parameter the call accepts (static).
         filter_names: output bands, astro-sedpy names (static).
         name: emulator name (static).
+        fixed: ``((name, value), ...)`` engine parameters its training set held fixed,
+            other than ``log_mass`` (static; from the manifest's prior). The emulator
+            ignores them in a call, so a fit must hold them at these values
+            (``pixelfit.FitModel.create`` does, and refuses other values).
     """
 
     layers: tuple[tuple[jax.Array, jax.Array], ...]
@@ -120,6 +124,7 @@ class PhotometryEmulator:
     param_names: tuple[str, ...] = dataclasses.field(metadata={"static": True})
     filter_names: tuple[str, ...] = dataclasses.field(metadata={"static": True})
     name: str = dataclasses.field(default="", metadata={"static": True})
+    fixed: tuple[tuple[str, float], ...] = dataclasses.field(default=(), metadata={"static": True})
 
     @property
     def n_filters(self) -> int:
@@ -182,6 +187,8 @@ def _features(input_names, values: Mapping[str, Any], xp=np):
         v = xp.asarray(values[name])
         if name == "z":
             v = xp.log1p(v)
+        elif name.endswith("_yr"):  # times (parametric SFH ages and timescales): in dex
+            v = xp.log10(v)
         cols.append(v.reshape(v.shape[0], -1) if v.ndim > 1 else v[:, None])
     return xp.concatenate(cols, axis=1)
 
@@ -449,9 +456,7 @@ def train_photometry_emulator(
     x_raw = {k: np.asarray(v, np.float64) for k, v in data["params"].items()}
     x = _features(input_names, x_raw).astype(np.float64)
     recipe = SimulationRecipe.from_dict(man["recipe"])
-    import sedcore
-
-    lndl, dx = _z_table(sedcore.PLANCK18, recipe.z_max)
+    lndl, dx = _z_table(recipe.cosmology_model(), recipe.z_max)
     mags = np.asarray(data["mag_ab"], np.float64)
     y_raw = mags - _mag_offset(lndl, dx, x_raw["z"])[:, None]
     y = _cap_np(y_raw)
@@ -485,7 +490,7 @@ def train_photometry_emulator(
         error_mag=jnp.zeros((len(man["filters"]),), jnp.float32), dx=float(dx),
         input_names=input_names, param_names=param_names,
         input_shapes=tuple(tuple(np.shape(x_raw[n])[1:]) for n in input_names),
-        filter_names=tuple(man["filters"]), name=name,
+        filter_names=tuple(man["filters"]), name=name, fixed=_training_fixed(man["prior"]),
     )  # fmt: skip
     info = {
         "kind": _KIND,
@@ -729,4 +734,10 @@ def load_emulator(name_or_path: str | os.PathLike):
         input_names=tuple(man["input_names"]), param_names=tuple(man["param_names"]),
         input_shapes=tuple(tuple(sh) for sh in man["input_shapes"]),
         filter_names=tuple(man["filters"]), name=str(man.get("name", "")),
+        fixed=_training_fixed(man.get("prior", {})),
     )  # fmt: skip
+
+
+def _training_fixed(prior: Mapping[str, Any]) -> tuple[tuple[str, float], ...]:
+    """Parameters a training prior held fixed, but ``log_mass`` (outputs scale with it)."""
+    return tuple((str(k), float(v)) for k, v in dict(prior.get("fixed", {})).items() if k != "log_mass")

@@ -80,7 +80,7 @@ import numpy as np
 import sedcore
 from sedcore import C_AA_PER_S, SSPGrid
 
-__all__ = ["load_ssp_grid", "default_cache_dir"]
+__all__ = ["load_ssp_grid", "default_cache_dir", "resample_age_grid"]
 
 #: Named sources accepted by `load_ssp_grid`.
 SSP_SOURCES = ("bc03", "fsps")
@@ -414,3 +414,57 @@ def _fsps_grid(sp, *, name: str) -> tuple[SSPGrid, SSPGrid]:
     }
     grid = SSPGrid.create(**arrays, name=name, z_sun=z_sun, source="python-fsps")
     return grid, SSPGrid(**arrays, name=name, z_sun=z_sun)
+
+
+def resample_age_grid(grid: SSPGrid, t_now_yr: float, *, step_dex: float = 0.1,
+                      log_age_min: float = 6.0, name: str | None = None) -> SSPGrid:  # fmt: skip
+    """The grid averaged onto a regular log-age sampling (as bagpipes samples its ages).
+
+    New ages ``10**(log_age_min + k * step_dex)`` yr below ``t_now_yr``, with bin edges at
+    the log midpoints, the first at 0 and the last at ``t_now_yr``. Each new bin is the
+    constant-SFR (time-weighted) average of the native SSPs, native SSP ``i`` standing
+    for the bin between the linear midpoints of its neighbouring ages (an age-0 SSP equal
+    to the first starts the native grid). Surviving fractions are interpolated at the new
+    ages. With ``step_dex = 0.1``, ``log_age_min = 6`` and ``t_now_yr`` the age of the
+    universe today this is bagpipes' ``config.age_sampling`` (Carnall et al. 2018),
+    which ``tests-integration/test_vs_bagpipes.py`` checks against bagpipes' spectra.
+
+    Args:
+        grid: the native `sedcore.SSPGrid`.
+        t_now_yr: upper edge of the last bin (yr); ages stop below it.
+        step_dex: spacing of the new ages in log10(age / yr) (> 0).
+        log_age_min: log10 of the first new age (yr).
+        name: the new grid's name (default ``"<grid>_resampled_<step>dex"``).
+
+    Returns:
+        A new `sedcore.SSPGrid` on the same wavelengths and metallicities.
+    """
+    import sedcore
+
+    if not step_dex > 0 or not np.isfinite(step_dex):
+        raise ValueError(f"resample_age_grid: step_dex must be > 0; got {step_dex!r}.")
+    if not np.isfinite(t_now_yr) or t_now_yr <= 10.0 ** log_age_min:
+        raise ValueError(
+            f"resample_age_grid: t_now_yr ({t_now_yr!r}) must be finite and above the first "
+            f"new age 10**{log_age_min} yr."
+        )
+    ages = np.concatenate([[0.0], 10.0 ** np.asarray(grid.log_age_yr, dtype=np.float64)])
+    lnu = np.asarray(grid.lnu_lsun_per_hz_per_msun, dtype=np.float64)
+    lnu = np.concatenate([lnu[:, :1], lnu], axis=1)
+    frac = np.asarray(grid.surviving_mass_frac, dtype=np.float64)
+    frac = np.concatenate([frac[:, :1], frac], axis=1)
+    raw_edges = np.concatenate([[0.0], 0.5 * (ages[1:] + ages[:-1]), [max(ages[-1], t_now_yr)]])
+    log_new = np.arange(log_age_min, np.log10(t_now_yr), step_dex)
+    new_edges = np.concatenate([[0.0], 10 ** (0.5 * (log_new[1:] + log_new[:-1])), [t_now_yr]])
+    overlap = np.clip(
+        np.minimum(new_edges[1:, None], raw_edges[None, 1:])
+        - np.maximum(new_edges[:-1, None], raw_edges[None, :-1]),
+        0.0, None,
+    )  # fmt: skip
+    weights = overlap / overlap.sum(axis=1, keepdims=True)
+    new_lnu = np.einsum("na,maw->mnw", weights, lnu)
+    new_frac = np.stack([np.interp(10**log_new, ages, f) for f in frac])
+    return sedcore.SSPGrid.create(
+        log_new, grid.log_zsol, grid.wave_aa, new_lnu, new_frac,
+        name=name or f"{grid.name}_resampled_{step_dex:g}dex", z_sun=grid.z_sun,
+    )  # fmt: skip

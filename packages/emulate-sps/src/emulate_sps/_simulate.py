@@ -105,6 +105,23 @@ class SimulationRecipe:
         diffuse_law: dust law of the diffuse ISM (``"calzetti"`` default).
         z_max: largest redshift of the configuration (default 15).
         spec_wave_min_aa, spec_wave_max_aa: rest-frame range of stored spectra, Angstrom.
+
+    Further fields, for emulators of other models (e.g. bagpipes' delayed-tau model,
+    ``tools/bench/bagpipes_recipe.json``); at their defaults they are left out of
+    `to_dict`, so training sets made before they existed keep their settings:
+
+        sfh: also ``"delayed_tau"`` (`sfh_priors.DelayedTau`; age and tau free, the age
+            prior cut at the age of the universe today).
+        age_sampling_dex: average the grid onto ages 10**(6, 6 + step, ...) yr
+            (`resample_age_grid`, bagpipes' sampling with 0.1); None keeps the native ages.
+        cosmology: ``{"h0": ..., "om0": ..., "tcmb0_k": ..., "neff": ..., "m_nu_ev":
+            [...]}`` (`sedcore.Cosmology` fields; missing ones take its defaults), or
+            None for Planck 2018.
+        metallicity_rule: ``"log"`` (default) or ``"linear"`` interpolation in
+            metallicity (`SynthesisConfig.create`).
+        birth_cloud_law: law of the birth clouds (default ``"power_law"``).
+        dust_emission: ``"dl07"`` (Draine & Li 2007 templates, parameters
+            ``duste_qpah``, ``duste_umin``, ``duste_gamma``) or None.
     """
 
     grid: str = "bc03"
@@ -116,12 +133,41 @@ class SimulationRecipe:
     z_max: float = 15.0
     spec_wave_min_aa: float = 500.0
     spec_wave_max_aa: float = 50000.0
+    age_sampling_dex: float | None = None
+    cosmology: Mapping[str, Any] | None = None
+    metallicity_rule: str = "log"
+    birth_cloud_law: str = "power_law"
+    dust_emission: str | None = None
 
     def __post_init__(self) -> None:
-        if self.sfh not in ("continuity", "dirichlet"):
+        if self.sfh not in _RECIPE_SFHS:
             raise ValueError(
-                f"SimulationRecipe.sfh must be 'continuity' or 'dirichlet' (bins that follow "
+                f"SimulationRecipe.sfh must be one of {list(_RECIPE_SFHS)} (binned SFHs follow "
                 f"the redshift); got {self.sfh!r}."
+            )
+        if self.age_sampling_dex is not None and not (
+            isinstance(self.age_sampling_dex, (int, float)) and 0 < self.age_sampling_dex <= 1
+        ):
+            raise ValueError(
+                "SimulationRecipe.age_sampling_dex must be None or a step in dex in (0, 1]; "
+                f"got {self.age_sampling_dex!r}."
+            )
+        if self.cosmology is not None:
+            import sedcore
+
+            unknown = sorted(set(self.cosmology) - set(sedcore.Cosmology._fields))
+            if unknown or "h0" not in self.cosmology or "om0" not in self.cosmology:
+                raise ValueError(
+                    f"SimulationRecipe.cosmology needs h0 and om0 and takes only the fields of "
+                    f"sedcore.Cosmology {list(sedcore.Cosmology._fields)}; got {dict(self.cosmology)}."
+                )
+        if self.metallicity_rule not in ("log", "linear"):
+            raise ValueError(
+                f"SimulationRecipe.metallicity_rule must be 'log' or 'linear'; got {self.metallicity_rule!r}."
+            )
+        if self.dust_emission not in (None, "dl07"):
+            raise ValueError(
+                f"SimulationRecipe.dust_emission must be None or 'dl07'; got {self.dust_emission!r}."
             )
         if isinstance(self.filters, str) and self.filters not in TRAINING_FILTER_SETS:
             raise ValueError(
@@ -143,14 +189,36 @@ class SimulationRecipe:
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
         d["filters"] = d["filters"] if isinstance(d["filters"], str) else list(d["filters"])
+        for key, default in _LATER_RECIPE_FIELDS.items():
+            if d[key] == default:
+                del d[key]  # the settings of sets made before these fields stay the same
+        if d.get("cosmology") is not None:
+            d["cosmology"] = {k: list(v) if isinstance(v, tuple) else v for k, v in d["cosmology"].items()}
         return d
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> "SimulationRecipe":
         d = dict(d)
+        unknown = sorted(set(d) - {f.name for f in dataclasses.fields(cls)})
+        if unknown:
+            raise ValueError(
+                f"SimulationRecipe: unknown field(s) {unknown}; known: "
+                f"{[f.name for f in dataclasses.fields(cls)]}."
+            )
         if isinstance(d.get("filters"), list):
             d["filters"] = tuple(d["filters"])
         return cls(**d)
+
+    def cosmology_model(self):
+        """The recipe's `sedcore.Cosmology` (Planck 2018 when ``cosmology`` is None)."""
+        import sedcore
+
+        if self.cosmology is None:
+            return sedcore.PLANCK18
+        c = dict(self.cosmology)
+        if "m_nu_ev" in c:
+            c["m_nu_ev"] = tuple(float(m) for m in c["m_nu_ev"])
+        return sedcore.Cosmology(**c)
 
     def build_config(self, **options: Any):
         """The `SynthesisConfig` of this recipe (loads the grid, filters, nebular model).
@@ -164,19 +232,46 @@ class SimulationRecipe:
         import sedcore
         import sfh_priors
 
-        from ._grids import load_ssp_grid
+        from ._dust_emission import load_dl07_templates
+        from ._grids import load_ssp_grid, resample_age_grid
         from ._synthesis import SynthesisConfig
 
-        cls = sfh_priors.Continuity if self.sfh == "continuity" else sfh_priors.Dirichlet
+        cosmology = self.cosmology_model()
+        t_now = float(sedcore.age_of_universe_yr(0.0, cosmology))
+        grid = load_ssp_grid(self.grid)
+        if self.age_sampling_dex is not None:
+            grid = resample_age_grid(grid, t_now, step_dex=float(self.age_sampling_dex))
+        if self.sfh == "delayed_tau":
+            sfh = sfh_priors.DelayedTau(age_max_yr=t_now)
+        else:
+            cls = sfh_priors.Continuity if self.sfh == "continuity" else sfh_priors.Dirichlet
+            sfh = cls(bin_edges_yr=sfh_priors.Leja19Edges(self.sfh_bins))
+        later = {}
+        if self.cosmology is not None:
+            later["cosmology"] = cosmology
+        if self.metallicity_rule != "log":
+            later["metallicity_rule"] = self.metallicity_rule
+        if self.birth_cloud_law != "power_law":
+            later["birth_cloud_law"] = self.birth_cloud_law
+        if self.dust_emission == "dl07":
+            later["dust_emission"] = load_dl07_templates(dust_model="all")
         return SynthesisConfig.create(
-            load_ssp_grid(self.grid),
-            cls(bin_edges_yr=sfh_priors.Leja19Edges(self.sfh_bins)),
+            grid,
+            sfh,
             sedcore.load_filters(list(self.filter_names)),
             z_max=self.z_max,
             diffuse_law=self.diffuse_law,
             nebular=sedcore.load_nebular_model(self.nebular) if self.nebular else None,
+            **later,
             **options,
         )
+
+
+#: SFH forms of `SimulationRecipe`.
+_RECIPE_SFHS = ("continuity", "dirichlet", "delayed_tau")
+#: Fields added to `SimulationRecipe` after its first training sets, with their defaults.
+_LATER_RECIPE_FIELDS = {"age_sampling_dex": None, "cosmology": None, "metallicity_rule": "log",
+                        "birth_cloud_law": "power_law", "dust_emission": None}  # fmt: skip
 
 
 _DEFAULT_RANGES = {
@@ -200,28 +295,47 @@ class TrainingPrior:
         fixed: parameters held fixed (``log_mass`` = 0: outputs per M_sun formed;
             ``sigma_kms`` = 100).
         sfh_ratio_clip: SFH log ratios drawn from the SFH's prior are clipped to +- this.
+        sfh_age: ``"prior"`` (default): a parametric SFH's ``sfh_age_yr`` from the SFH's
+            own prior; ``"log_uniform_universe"``: log-uniform between the SFH's
+            ``age_min_yr`` and the age of the universe at each draw's redshift, so every
+            draw is a physical age and young ages are as well covered as old ones (for
+            emulators of parametric SFHs at known redshift, e.g. bagpipes' delayed tau).
     """
 
     ranges: tuple[tuple[str, tuple[float, float]], ...] = tuple(_DEFAULT_RANGES.items())
     dust1_ratio: tuple[float, float] = (0.0, 2.0)
     fixed: tuple[tuple[str, float], ...] = (("log_mass", 0.0), ("sigma_kms", 100.0))
     sfh_ratio_clip: float = 5.0
+    sfh_age: str = "prior"
+
+    def __post_init__(self) -> None:
+        if self.sfh_age not in ("prior", "log_uniform_universe"):
+            raise ValueError(
+                f"TrainingPrior.sfh_age must be 'prior' or 'log_uniform_universe'; got {self.sfh_age!r}."
+            )
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        d = {
             "ranges": {k: list(v) for k, v in self.ranges},
             "dust1_ratio": list(self.dust1_ratio),
             "fixed": dict(self.fixed),
             "sfh_ratio_clip": self.sfh_ratio_clip,
         }
+        if self.sfh_age != "prior":  # left out at its default: older sets keep their settings
+            d["sfh_age"] = self.sfh_age
+        return d
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> "TrainingPrior":
+        unknown = sorted(set(d) - {"ranges", "dust1_ratio", "fixed", "sfh_ratio_clip", "sfh_age"})
+        if unknown:
+            raise ValueError(f"TrainingPrior: unknown field(s) {unknown}.")
         return cls(
             ranges=tuple((k, tuple(v)) for k, v in d["ranges"].items()),
             dust1_ratio=tuple(d["dust1_ratio"]),
             fixed=tuple(d["fixed"].items()),
             sfh_ratio_clip=float(d["sfh_ratio_clip"]),
+            sfh_age=str(d.get("sfh_age", "prior")),
         )
 
     def sample(self, key, config, n: int) -> dict[str, np.ndarray]:
@@ -255,7 +369,23 @@ class TrainingPrior:
                     f"TrainingPrior: no prior for parameter {s.name!r}; add it to ranges "
                     "(uniform) or fixed."
                 )
-        if "dust1" in config.names:
+        if self.sfh_age == "log_uniform_universe" and "sfh_age_yr" in out:
+            if "z" not in out:
+                raise ValueError("TrainingPrior: sfh_age='log_uniform_universe' needs a redshift.")
+            # The engine's own table of the age of the universe (its cosmology).
+            table = np.asarray(config.cosmo_log_tuniv, np.float64)
+            x = float(config.cosmo_dx) * np.arange(table.shape[0])
+            t_univ = np.exp(np.interp(np.log1p(out["z"]), x, table))
+            age_min = float(np.asarray(config.sfh.age_min_yr))
+            if np.any(t_univ <= age_min):
+                raise ValueError(
+                    f"TrainingPrior: the universe is younger than the SFH's age_min_yr ({age_min:g} yr) "
+                    "at some redshifts of the prior; lower the largest redshift."
+                )
+            k = jax.random.fold_in(k_flat, len(config.specs) + 1)
+            u = np.asarray(jax.random.uniform(k, (n,), jnp.float32), np.float64)
+            out["sfh_age_yr"] = age_min * (t_univ / age_min) ** u
+        if "dust1" in config.names and "dust1" not in fixed:
             lo, hi = self.dust1_ratio
             k = jax.random.fold_in(k_flat, len(config.specs))
             ratio = np.asarray(jax.random.uniform(k, (n,), jnp.float32, lo, hi), np.float64)

@@ -353,7 +353,9 @@ class FitModel:
                 e.g. ``emulate_sps.load_emulator("hst_jwst20_phot")``: its bands must be
                 the config's, in the same order. An emulator knows only its training box:
                 the default uniform priors are cut to it, and given priors, ``z_prior``
-                and fixed values outside it are errors.
+                and fixed values outside it are errors. Parameters its training held
+                fixed (``emulator.fixed``, e.g. ``dust1`` = 0) are fixed at those values;
+                a prior or another value for them is an error.
             emulator_error: when ``forward_state`` is an emulator state with a measured
                 error (an ``emulate_sps.PhotometryEmulator``, or a spectral emulator bound
                 to filters, ``emulate_sps.spectral_photometry_state``),
@@ -416,6 +418,25 @@ class FitModel:
         both = sorted(set(priors) & set(fixed))
         if both:
             raise ValueError(f"FitModel.create: {both} given both a prior and a fixed value.")
+        # Parameters an emulator's training held fixed: the emulator ignores them, so they
+        # are fixed at the training values (a prior or another value would be ignored
+        # silently). The line width does not change emulated photometry: exempt.
+        if forward_state is not None and forward_state is not config:
+            for name, value in getattr(forward_state, "fixed", ()) or ():
+                if name not in engine_names or name == "sigma_kms":
+                    continue
+                if name in priors or (name == "dust1" and DUST_RATIO in priors):
+                    raise ValueError(
+                        f"FitModel.create: the emulator was trained with {name!r} fixed at "
+                        f"{value:g}, so it cannot fit it; drop its prior (it is then fixed at "
+                        f"{value:g}) or use the exact engine."
+                    )
+                if name in fixed and not math.isclose(fixed[name], value, rel_tol=1e-6, abs_tol=1e-9):
+                    raise ValueError(
+                        f"FitModel.create: fixed {name!r} = {fixed[name]!r}, but the emulator was "
+                        f"trained with {value:g}; use {value:g} or the exact engine."
+                    )
+                fixed[name] = value
         for name, value in fixed.items():
             if name in engine_names:
                 bound = space[name]
