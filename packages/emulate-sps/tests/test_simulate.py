@@ -115,3 +115,23 @@ def test_cli_simulate_matches_the_function(made, tmp_path, capsys):
     np.testing.assert_array_equal(cli["params"]["z"], data["params"]["z"])
     assert main([*argv[:2], "--n", "12", "--seed", "4"]) == 2  # other settings: refused
     assert "differ" in capsys.readouterr().err
+
+
+def test_cli_simulate_with_a_recipe_file_is_the_function(made, tmp_path, capsys):
+    from emulate_sps._cli import main
+
+    src, data = made
+    recipe = tmp_path / "recipe.json"
+    recipe.write_text(json.dumps(RECIPE.to_dict()))
+    prior = tmp_path / "prior.json"
+    prior.write_text(json.dumps(TrainingPrior().to_dict()))
+    argv = ["simulate", str(tmp_path / "cli"), "--n", "12", "--seed", "3", "--shard-size", "5",
+            "--batch-size", "4", "--no-progress", "--recipe", str(recipe), "--prior", str(prior)]  # fmt: skip
+    assert main(argv) == 0
+    cli = read_training_set(tmp_path / "cli")
+    np.testing.assert_array_equal(cli["mag_ab"], data["mag_ab"])
+    assert cli["manifest"]["recipe"] == data["manifest"]["recipe"]
+    capsys.readouterr()
+    # The recipe is the whole configuration: other recipe options with it are an error.
+    assert main([*argv[:2], "--n", "12", "--recipe", str(recipe), "--sfh", "dirichlet"]) == 2
+    assert "--recipe sets the whole engine configuration; drop --sfh" in capsys.readouterr().err

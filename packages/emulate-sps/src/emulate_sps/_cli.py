@@ -407,6 +407,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="bluest rest wavelength of stored spectra, Angstrom (default 500)")  # fmt: skip
     s.add_argument("--spec-wave-max", type=float, default=None,
                    help="reddest rest wavelength of stored spectra, Angstrom (default 50000)")  # fmt: skip
+    s.add_argument("--recipe", default=None, metavar="JSON",
+                   help="the engine configuration as a JSON file of emulate_sps.SimulationRecipe "
+                   "fields, e.g. tools/bench/bagpipes_recipe.json (not with --filter-set, --sfh, "
+                   "--sfh-bins, --nebular, --spec-wave-min, --spec-wave-max)")  # fmt: skip
+    s.add_argument("--prior", default=None, metavar="JSON",
+                   help="the training prior as a JSON file of emulate_sps.TrainingPrior.to_dict() "
+                   "fields (default: the documented priors)")  # fmt: skip
     s.add_argument("--shard-size", type=int, default=10_000)
     s.add_argument("--batch-size", type=int, default=500)
     s.add_argument("--no-progress", action="store_true")
@@ -753,20 +760,35 @@ def run_simulate(args) -> Path:
     """The ``simulate`` command; returns the output folder."""
     import emulate_sps
 
-    waves = {}
-    if args.spec_wave_min is not None:
-        waves["spec_wave_min_aa"] = args.spec_wave_min
-    if args.spec_wave_max is not None:
-        waves["spec_wave_max_aa"] = args.spec_wave_max
-    recipe = emulate_sps.SimulationRecipe(
-        filters=args.filter_set, sfh=args.sfh, sfh_bins=args.sfh_bins,
-        nebular=None if args.nebular == "none" else args.nebular, **waves,
-    )  # fmt: skip
+    if args.recipe is not None:
+        given = [f"--{k.replace('_', '-')}" for k, default in _SIMULATE_RECIPE_OPTIONS.items()
+                 if getattr(args, k) != default]  # fmt: skip
+        if given:
+            raise CLIError(f"--recipe sets the whole engine configuration; drop {', '.join(given)}.")
+        recipe = _read_json_setting(args.recipe, "--recipe", emulate_sps.SimulationRecipe.from_dict)
+    else:
+        waves = {}
+        if args.spec_wave_min is not None:
+            waves["spec_wave_min_aa"] = args.spec_wave_min
+        if args.spec_wave_max is not None:
+            waves["spec_wave_max_aa"] = args.spec_wave_max
+        recipe = emulate_sps.SimulationRecipe(
+            filters=args.filter_set, sfh=args.sfh, sfh_bins=args.sfh_bins,
+            nebular=None if args.nebular == "none" else args.nebular, **waves,
+        )  # fmt: skip
+    prior = None
+    if args.prior is not None:
+        prior = _read_json_setting(args.prior, "--prior", emulate_sps.TrainingPrior.from_dict)
     spectra = {None: False, "native": True, "cells": "cells"}[args.spectra]
     return emulate_sps.simulate(
-        args.out, args.n, recipe=recipe, seed=args.seed, shard_size=args.shard_size,
+        args.out, args.n, recipe=recipe, prior=prior, seed=args.seed, shard_size=args.shard_size,
         batch_size=args.batch_size, spectra=spectra, progress=not args.no_progress,
     )  # fmt: skip
+
+
+#: Options of ``simulate`` that --recipe replaces, with their defaults.
+_SIMULATE_RECIPE_OPTIONS = {"filter_set": "hst_jwst20", "sfh": "continuity", "sfh_bins": 7,
+                            "nebular": "cloudy", "spec_wave_min": None, "spec_wave_max": None}  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:
