@@ -137,4 +137,6 @@ def test_bad_recipe_and_prior_fields_are_named(tmp_path, capsys):
     assert "is not readable JSON" in capsys.readouterr().err
     assert main([*args, "--prior", str(tmp_path / "missing.json")]) == 2
     assert "missing.json does not exist" in capsys.readouterr().err
+    assert main([*args, "--kind", "spectrum", "--recipe", str(RECIPE_FILE)]) == 2
+    assert "--recipe and --prior are for --kind photometry" in capsys.readouterr().err
     assert not (tmp_path / "w").exists() and not (tmp_path / "em").exists()

@@ -407,13 +407,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="bluest rest wavelength of stored spectra, Angstrom (default 500)")  # fmt: skip
     s.add_argument("--spec-wave-max", type=float, default=None,
                    help="reddest rest wavelength of stored spectra, Angstrom (default 50000)")  # fmt: skip
-    s.add_argument("--recipe", default=None, metavar="JSON",
-                   help="the engine configuration as a JSON file of emulate_sps.SimulationRecipe "
-                   "fields, e.g. tools/bench/bagpipes_recipe.json (not with --filter-set, --sfh, "
-                   "--sfh-bins, --nebular, --spec-wave-min, --spec-wave-max)")  # fmt: skip
-    s.add_argument("--prior", default=None, metavar="JSON",
-                   help="the training prior as a JSON file of emulate_sps.TrainingPrior.to_dict() "
-                   "fields (default: the documented priors)")  # fmt: skip
+    _add_recipe_options(s, "", "not with --filter-set, --sfh, --sfh-bins, --nebular, --spec-wave-min, "
+                        "--spec-wave-max")  # fmt: skip
     s.add_argument("--shard-size", type=int, default=10_000)
     s.add_argument("--batch-size", type=int, default=500)
     s.add_argument("--no-progress", action="store_true")
@@ -436,13 +431,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--name", default=None,
                    help="emulator name (default hst_jwst20_phot / bc03_rest_spec)")  # fmt: skip
     t.add_argument("--filter-set", default="hst_jwst20")
-    t.add_argument("--recipe", default=None, metavar="JSON",
-                   help="photometry: the engine configuration as a JSON file of "
-                   "emulate_sps.SimulationRecipe fields (replaces --filter-set), e.g. "
-                   "tools/bench/bagpipes_recipe.json")  # fmt: skip
-    t.add_argument("--prior", default=None, metavar="JSON",
-                   help="photometry: the training prior as a JSON file of "
-                   "emulate_sps.TrainingPrior.to_dict() fields (default: the documented priors)")  # fmt: skip
+    _add_recipe_options(t, "photometry: ", "replaces --filter-set")
     t.add_argument("--n-train", type=int, default=None, help="default 200000 / 100000")
     t.add_argument("--n-test", type=int, default=10_000)
     t.add_argument("--seed", type=int, default=0)
@@ -506,6 +495,9 @@ def run_train(args) -> Path:
         if getattr(args, key, None) is None:
             setattr(args, key, value)
     if args.kind == "spectrum":
+        if args.recipe is not None or args.prior is not None:
+            raise CLIError("--recipe and --prior are for --kind photometry; the spectral emulator "
+                           "trains on the default recipe and prior.")  # fmt: skip
         return _run_train_spectrum(args)
     import emulate_sps
 
@@ -539,6 +531,17 @@ def run_train(args) -> Path:
     out = emulate_sps.save_emulator(em, args.out, info, accuracy)
     print(_accuracy_text(accuracy))
     return out
+
+
+def _add_recipe_options(parser, prefix: str, note: str) -> None:
+    """--recipe and --prior (JSON files of `SimulationRecipe` / `TrainingPrior` fields)."""
+    parser.add_argument("--recipe", default=None, metavar="JSON",
+                        help=f"{prefix}the engine configuration as a JSON file of "
+                        f"emulate_sps.SimulationRecipe fields, e.g. tools/bench/bagpipes_recipe.json "
+                        f"({note})")  # fmt: skip
+    parser.add_argument("--prior", default=None, metavar="JSON",
+                        help=f"{prefix}the training prior as a JSON file of "
+                        "emulate_sps.TrainingPrior.to_dict() fields (default: the documented priors)")  # fmt: skip
 
 
 def _read_json_setting(path: str, option: str, build):
