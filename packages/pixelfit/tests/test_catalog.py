@@ -183,8 +183,10 @@ def test_model_spec_checks():
         pixelfit.ModelSpec(filters=("sdss_r0",), sfh="bursty")
     with pytest.raises(ValueError, match="z_min < z_max"):
         pixelfit.ModelSpec(filters=("sdss_r0",), z_min=3.0, z_max=2.0)
-    with pytest.raises(ValueError, match="exact engine"):
-        pixelfit.ModelSpec(filters=("sdss_r0",), emulator="hst_jwst20_phot", sfh="delayed_tau")
+    # An emulator's recipe fixes the SFH (checked when the model is built, from its manifest).
+    with pytest.raises(ValueError, match="was trained with sfh='continuity'"):
+        pixelfit.build_fit_model(pixelfit.ModelSpec(filters=("jwst_f150w",), emulator="hst_jwst20_phot",
+                                                    sfh="delayed_tau"))  # fmt: skip
     with pytest.raises(ValueError, match="at least one filter"):
         pixelfit.ModelSpec(filters=())
 

@@ -63,7 +63,9 @@ class ModelSpec:
         emulator: a shipped emulator name or folder (`emulate_sps.load_emulator`) used as
             the forward model: a photometric emulator (its bands only) or a rest-frame
             spectral emulator (any filters, projected at each redshift); None (default)
-            uses the exact engine.
+            uses the exact engine. Its training recipe fixes the model (``sfh`` must be
+            the recipe's; its cosmology is used, and what its training held fixed stays
+            fixed), e.g. an emulator of bagpipes' delayed-tau model (``sfh="delayed_tau"``).
         grid: SSP grid for the exact engine (``"bc03"``).
         sfh: ``"continuity"`` (default; Leja et al. 2019 bins at each redshift),
             ``"dirichlet"``, or a parametric form (``"delayed_tau"``, ``"tau"``, ...).
@@ -133,11 +135,6 @@ class ModelSpec:
         if not (0.0 <= self.z_min < self.z_max):
             raise ValueError(
                 f"ModelSpec: need 0 <= z_min < z_max; got z_min={self.z_min}, z_max={self.z_max}."
-            )
-        if self.emulator is not None and (self.sfh not in _SFH_BINNED):
-            raise ValueError(
-                "ModelSpec: an emulator fixes the model it was trained on (a non-parametric "
-                f"SFH); sfh={self.sfh!r} needs the exact engine (emulator=None)."
             )
 
     @property
@@ -228,7 +225,8 @@ def build_fit_model(spec: ModelSpec) -> FitModel:
             state = emulate_sps.spectral_photometry_state(em, list(spec.filters), z_max=spec.z_max)
             config = dataclasses.replace(recipe, filters=tuple(spec.filters), z_max=spec.z_max)
             config = config.build_config(**spec.config_options())
-            return _fit_model_of(config, sfh, spec, z_prior, forward_state=state)
+            return _fit_model_of(config, sfh, spec, z_prior, forward_state=state,
+                                 cosmology=recipe.cosmology_model())  # fmt: skip
         unknown = [f for f in spec.filters if f not in em.filter_names]
         if unknown:
             raise ValueError(
@@ -247,7 +245,7 @@ def build_fit_model(spec: ModelSpec) -> FitModel:
             )
         config = dataclasses.replace(recipe, filters=tuple(em.filter_names))
         config = config.build_config(**spec.config_options())
-        return _fit_model_of(config, sfh, spec, z_prior, forward_state=em)
+        return _fit_model_of(config, sfh, spec, z_prior, forward_state=em, cosmology=recipe.cosmology_model())
     config = emulate_sps.SynthesisConfig.create(
         emulate_sps.load_ssp_grid(spec.grid),
         sfh,
@@ -259,7 +257,7 @@ def build_fit_model(spec: ModelSpec) -> FitModel:
     return _fit_model_of(config, sfh, spec, z_prior)
 
 
-def _fit_model_of(config, sfh, spec: ModelSpec, z_prior, forward_state=None) -> FitModel:
+def _fit_model_of(config, sfh, spec: ModelSpec, z_prior, forward_state=None, cosmology=None) -> FitModel:
     return FitModel.create(
         config,
         sfh,
@@ -268,6 +266,7 @@ def _fit_model_of(config, sfh, spec: ModelSpec, z_prior, forward_state=None) -> 
         forward_state=forward_state,
         emulator_error=spec.emulator_error,
         spectrum=spec.spectrum_settings(),
+        cosmology=cosmology,
     )
 
 
