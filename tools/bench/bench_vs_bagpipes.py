@@ -195,7 +195,7 @@ def _pixelfit_side(workdir: Path, mocks: list[dict], emulator: Path | None = Non
         if tuple(recipe.filter_names) != BANDS:
             raise SystemExit(f"{emulator}: an emulator of bands {recipe.filter_names}, not {BANDS}")
         cosmology = recipe.cosmology_model()
-        config = recipe.build_config()  # the same model: tests-integration/test_recipe_parametric.py
+        config = recipe.build_config()  # the same model: packages/emulate-sps/tests/test_recipe_parametric.py
         label = f"pixelfit emulator {state.name}, batch {len(mocks)}"
         forward = f"photometric emulator {emulator} ({'x'.join(str(int(w.shape[1])) for w, _ in state.layers[:-1])})"
     fit = pixelfit.FitModel.create(
