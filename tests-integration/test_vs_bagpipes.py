@@ -32,8 +32,8 @@ Two convention differences remain, both measured:
    (measured: the two draws below with SFHs of 0.06 and 0.09 dex differ by 2.1 % / 0.044
    mag and 1.9 % / 0.035 mag on the native grid, by 0.14 % / 0.005 mag and 0.24 % / 0.005
    mag on bagpipes' age sampling). `test_*_bagpipes_age_sampling` therefore run the engine on the BC03 grid
-   averaged onto bagpipes' age bins (`bagpipes_age_grid`, written from bagpipes'
-   documented age sampling), and agree for every draw; `test_*_native_grid` compare the
+   averaged onto bagpipes' age bins (`emulate_sps.resample_age_grid`, written from
+   bagpipes' documented age sampling), and agree for every draw; `test_*_native_grid` compare the
    native engine for draws whose SFH spans >= 0.3 dex (16th-84th mass percentile).
 2. **Half-step shift of bagpipes' SFH.** bagpipes samples the SFH every 0.0025 dex and
    assigns each sample to the 0.1-dex bin that contains it; the samples fall exactly on
@@ -56,7 +56,6 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # tools/ is not a package on the test path (importlib mode)
     sys.path.insert(0, str(ROOT))
-from tools.bench.bagpipes_match import bagpipes_age_grid  # noqa: E402
 
 pytestmark = [
     pytest.mark.slow,
@@ -106,7 +105,7 @@ def setup(tmp_path_factory):
     configs = {
         "native": emulate_sps.SynthesisConfig.create(grid, sfh, file_filters, **options),
         "bagpipes_ages": emulate_sps.SynthesisConfig.create(
-            bagpipes_age_grid(grid, float(butils.cosmo.age(0).value) * 1e9), sfh, file_filters, **options
+            emulate_sps.resample_age_grid(grid, float(butils.cosmo.age(0).value) * 1e9, step_dex=0.1), sfh, file_filters, **options
         ),
     }
 

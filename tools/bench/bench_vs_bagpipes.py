@@ -20,7 +20,7 @@ dust                dust:Av U(0, 2), eta = 1             dust2 = Av / 1.0857 U(0
 Both use bagpipes' cosmology and DL07 values (qpah 2, umin 1, gamma 0.01), Gaussian
 likelihoods on the given errors (pixelfit's noise floor set to 0). pixelfit's engine runs on
 the BC03 grid averaged onto bagpipes' 0.1-dex age sampling, the model bagpipes computes
-(`tools.bench.bagpipes_match`; same spectra to 0.25% per the integration test).
+(``tools/bench/bagpipes_recipe.json``; same spectra to 0.25% per the integration test).
 bagpipes: nautilus with its defaults (400 live points, one process). pixelfit: 4 chains x
 (500 + 500), all galaxies in one vmapped batch; timed as a second call (compiled), the
 compile time reported apart.
@@ -70,9 +70,11 @@ from tools.bench.harness import ROOT, RESULTS_DIR, machine_info
 #: 200 000 prior draws through the exact engine, a 3 x 64 network (small: a fit's cost is
 #: its gradients), 500 epochs; ~5 minutes on this 2-core CPU.
 EMULATOR_TRAIN_ARGS = ("--hidden", "64", "64", "64", "--epochs", "500")
+#: The engine configured as bagpipes models a galaxy (both arms), relative to the repository.
+RECIPE_FILE = "tools/bench/bagpipes_recipe.json"
 
-BANDS = ("sdss_u0", "sdss_g0", "sdss_r0", "sdss_i0", "sdss_z0",
-         "twomass_J", "twomass_H", "twomass_Ks", "spitzer_irac_ch1")  # fmt: skip
+#: SDSS ugriz, 2MASS JHKs, IRAC 3.6 um: the recipe's bands (bagpipes gets the same curves).
+BANDS = tuple(json.loads((ROOT / RECIPE_FILE).read_text())["filters"])
 SEED = 11
 Z_RANGE = (0.1, 1.2)
 ZMET = (0.005, 5.0)  # Z / Z_sun, the BC03 grid's range
@@ -167,37 +169,30 @@ def _write_json(path: Path, obj) -> None:
 
 
 # ----------------------------------------------------------------------------- pixelfit side
-def _pixelfit_side(workdir: Path, mocks: list[dict], emulator: Path | None = None) -> tuple[dict, dict]:
+def _pixelfit_side(mocks: list[dict], emulator: Path | None = None) -> tuple[dict, dict]:
     """Fit the mocks with pixelfit: the exact engine, or (``emulator``) the photometric
     emulator of the same model trained from tools/bench/bagpipes_recipe.json."""
     import numpyro.distributions as dist
-    import sedcore
     import sfh_priors
 
     import emulate_sps
     import pixelfit
-    from tools.bench.bagpipes_match import bagpipes_age_grid, bagpipes_cosmology
     from tools.bench.bench_pixelfit import time_fit
 
     sfh = sfh_priors.DelayedTau(age_max_yr=1.4e10)
-    if emulator is None:
-        cosmology = bagpipes_cosmology()
-        grid = bagpipes_age_grid(emulate_sps.load_ssp_grid("bc03"), float(sedcore.age_of_universe_yr(0.0, cosmology)))
-        filters = sedcore.load_filters([str(workdir / "filters" / f"{b}.dat") for b in BANDS])
-        config = emulate_sps.SynthesisConfig.create(
-            grid, sfh, filters, cosmology=cosmology, metallicity_rule="linear", birth_cloud_law="calzetti",
-            dust_emission=emulate_sps.load_dl07_templates(dust_model="all"), z_max=2.0,
-        )  # fmt: skip
-        state, label, forward = None, f"pixelfit exact engine, batch {len(mocks)}", "exact engine, BC03 on bagpipes' age sampling"
-    else:
+    # One definition of the model for both arms: the recipe the emulator is trained from.
+    recipe = emulate_sps.SimulationRecipe.from_dict(json.loads((ROOT / RECIPE_FILE).read_text()))
+    state = None
+    label, forward = f"pixelfit exact engine, batch {len(mocks)}", "exact engine, BC03 on bagpipes' age sampling"
+    if emulator is not None:
         state = emulate_sps.load_emulator(emulator)
-        recipe = emulate_sps.SimulationRecipe.from_dict(emulate_sps.emulator_manifest(emulator)["recipe"])
-        if tuple(recipe.filter_names) != BANDS:
-            raise SystemExit(f"{emulator}: an emulator of bands {recipe.filter_names}, not {BANDS}")
-        cosmology = recipe.cosmology_model()
-        config = recipe.build_config()  # the same model: packages/emulate-sps/tests/test_recipe_parametric.py
+        trained_on = emulate_sps.SimulationRecipe.from_dict(emulate_sps.emulator_manifest(emulator)["recipe"])
+        if trained_on != recipe:
+            raise SystemExit(f"{emulator} was trained on another recipe than {RECIPE_FILE}: {trained_on}")
         label = f"pixelfit emulator {state.name}, batch {len(mocks)}"
         forward = f"photometric emulator {emulator} ({'x'.join(str(int(w.shape[1])) for w, _ in state.layers[:-1])})"
+    cosmology = recipe.cosmology_model()
+    config = recipe.build_config()
     fit = pixelfit.FitModel.create(
         config, sfh, priors={"dust2": dist.Uniform(0.0, AV_MAX / AV_PER_TAU)},
         fixed={"dust1": 0.0, **DL07}, noise_floor=0.0, cosmology=cosmology, forward_state=state,
@@ -219,7 +214,7 @@ def _train_emulator(emulator: Path, work: Path) -> None:
     if (emulator / "manifest.json").exists():
         return
     # Paths relative to the repository (the command runs there): the manifest records them.
-    cmd = [sys.executable, "-m", "emulate_sps._cli", "train", "--recipe", "tools/bench/bagpipes_recipe.json",
+    cmd = [sys.executable, "-m", "emulate_sps._cli", "train", "--recipe", RECIPE_FILE,
            "--prior", "tools/bench/bagpipes_prior.json", "--name", "bagpipes_delayed_tau_phot",
            *EMULATOR_TRAIN_ARGS, "--out", str(emulator), "--work", str(work)]  # fmt: skip
     print("training the emulator:", " ".join(cmd[2:]), flush=True)
@@ -294,11 +289,11 @@ def main(argv=None) -> int:
     arms: dict[str, tuple[dict, dict]] = {}
     emulator_info = None
     if not args.no_exact:
-        arms["exact engine"] = _pixelfit_side(workdir, mocks)
+        arms["exact engine"] = _pixelfit_side(mocks)
     if not args.no_emulator:
         emulator = (args.emulator or workdir / "emulator").resolve()
         _train_emulator(emulator, workdir / "emulator_sets")
-        arms["emulator"] = _pixelfit_side(workdir, mocks, emulator)
+        arms["emulator"] = _pixelfit_side(mocks, emulator)
         import emulate_sps
 
         man = emulate_sps.emulator_manifest(emulator)

@@ -439,8 +439,6 @@ def resample_age_grid(grid: SSPGrid, t_now_yr: float, *, step_dex: float = 0.1,
     Returns:
         A new `sedcore.SSPGrid` on the same wavelengths and metallicities.
     """
-    import sedcore
-
     if not step_dex > 0 or not np.isfinite(step_dex):
         raise ValueError(f"resample_age_grid: step_dex must be > 0; got {step_dex!r}.")
     if not np.isfinite(t_now_yr) or t_now_yr <= 10.0 ** log_age_min:

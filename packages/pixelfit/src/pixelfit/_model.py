@@ -422,7 +422,7 @@ class FitModel:
         # are fixed at the training values (a prior or another value would be ignored
         # silently). The line width does not change emulated photometry: exempt.
         if forward_state is not None and forward_state is not config:
-            for name, value in getattr(forward_state, "fixed", ()) or ():
+            for name, value in getattr(forward_state, "fixed", ()):
                 if name not in engine_names or name == "sigma_kms":
                     continue
                 if name in priors or (name == "dust1" and DUST_RATIO in priors):
