@@ -107,6 +107,10 @@ class PhotometryEmulator:
             other than ``log_mass`` (static; from the manifest's prior). The emulator
             ignores them in a call, so a fit must hold them at these values
             (``pixelfit.FitModel.create`` does, and refuses other values).
+        layers_t: the transposed weight matrices, contiguous: derived from ``layers``
+            (filled, or refreshed, whenever the emulator is built from concrete arrays;
+            not an input). Gradients use them: XLA's CPU matrix products with a transposed
+            operand are ~1.5x slower for a few galaxies or chains at once.
     """
 
     layers: tuple[tuple[jax.Array, jax.Array], ...]
@@ -125,6 +129,10 @@ class PhotometryEmulator:
     filter_names: tuple[str, ...] = dataclasses.field(metadata={"static": True})
     name: str = dataclasses.field(default="", metadata={"static": True})
     fixed: tuple[tuple[str, float], ...] = dataclasses.field(default=(), metadata={"static": True})
+    layers_t: tuple[jax.Array, ...] = ()
+
+    def __post_init__(self):
+        object.__setattr__(self, "layers_t", _transposed(self.layers, self.layers_t))
 
     @property
     def n_filters(self) -> int:
@@ -212,10 +220,40 @@ def _loss(pred, target, capped):
     return jnp.mean(err**2)
 
 
-def _network(layers, x):
+def _transposed(layers, layers_t):
+    """``layers_t`` for ``layers``: recomputed from concrete weights (so it cannot go stale,
+    e.g. after ``dataclasses.replace``); kept as given under tracing or for pytree
+    placeholders (JAX rebuilds pytrees with non-array leaves)."""
+    ws = [layer[0] for layer in layers] if isinstance(layers, tuple) else []
+    concrete = all(
+        isinstance(w, (np.ndarray, jax.Array)) and not isinstance(w, jax.core.Tracer)
+        and np.ndim(w) == 2 for w in ws
+    )  # fmt: skip
+    if ws and concrete:
+        return tuple(jnp.asarray(np.ascontiguousarray(np.asarray(w).T)) for w in ws)
+    return layers_t
+
+
+@jax.custom_jvp
+def _matmul(h, w, w_t):
+    """``h @ w``, whose tangent map multiplies by ``w_t`` (``w`` transposed, contiguous):
+    reverse mode then runs ``g @ w_t``, an untransposed product. Tangents of ``w`` and
+    ``w_t`` are not propagated (the weights are constants of a fit)."""
+    return h @ w
+
+
+@_matmul.defjvp
+def _matmul_jvp(primals, tangents):
+    h, w, w_t = primals
+    t_h = tangents[0]
+    return h @ w, jax.lax.dot_general(t_h, w_t, (((t_h.ndim - 1,), (1,)), ((), ())))
+
+
+def _network(layers, x, layers_t=()):
+    """The MLP; with ``layers_t`` (the transposed weights) its gradient is faster."""
     h = x
     for i, (w, b) in enumerate(layers):
-        h = h @ w + b
+        h = (_matmul(h, w, layers_t[i]) if layers_t else h @ w) + b
         if i < len(layers) - 1:
             h = jax.nn.silu(h)
     return h
@@ -246,7 +284,7 @@ def _check_and_clip(em: PhotometryEmulator, params: Mapping[str, Any], where: st
         size = max(int(np.prod(shape)), 1)
         lo, hi = em.lo[k : k + size].reshape(v.shape), em.hi[k : k + size].reshape(v.shape)
         k += size
-        if not isinstance(v, jax.core.Tracer):
+        if not isinstance(v, jax.core.Tracer) and not isinstance(lo, jax.core.Tracer):
             a = np.asarray(v)
             bad = ~np.isfinite(a) | (a < np.asarray(lo) - 1e-6) | (a > np.asarray(hi) + 1e-6)
             if np.any(bad):
@@ -263,7 +301,7 @@ def _outputs(em: PhotometryEmulator, params: Mapping[str, Any], where: str):
     """(capped band targets y_b, -2.5 log10 surviving fraction, clipped params)."""
     p = _check_and_clip(em, params, where)
     x = _features(em.input_names, {k: v[None] for k, v in p.items()}, xp=jnp)[0]
-    out = _network(em.layers, (x - em.x_mean) / em.x_scale) * em.y_scale + em.y_mean
+    out = _network(em.layers, (x - em.x_mean) / em.x_scale, em.layers_t) * em.y_scale + em.y_mean
     return _soft_cap(out[: em.n_filters]), out[em.n_filters], p
 
 
