@@ -9,6 +9,8 @@ the repository root, so it also guards one package's tests run alone.
 from __future__ import annotations
 
 import importlib.util
+import os
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -33,6 +35,9 @@ def _misplaced_packages() -> list[str]:
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    # pixelfit's CLI keeps compiled programs in ~/.cache/pixelfit/jax by default; tests keep
+    # them in a temporary folder instead (unless a folder was chosen explicitly).
+    os.environ.setdefault("PIXELFIT_COMPILE_CACHE", tempfile.mkdtemp(prefix="pixelfit_jax_cache_"))
     problems = _misplaced_packages()
     if problems:
         pytest.exit(

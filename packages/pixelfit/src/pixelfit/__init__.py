@@ -11,6 +11,8 @@ vmapped batches; `to_inference_data` and `summary_table` write the results;
 from importlib.metadata import version as _version
 
 # --- catalogs ---
+from ._cache import default_compile_cache_dir as default_compile_cache_dir
+from ._cache import enable_compile_cache as enable_compile_cache
 from ._catalog import ModelSpec as ModelSpec
 from ._catalog import build_fit_model as build_fit_model
 from ._catalog import fit_catalog as fit_catalog
@@ -112,9 +114,11 @@ __all__ = [
     "SpectrumSettings",
     "Thresholds",
     "constrain",
+    "default_compile_cache_dir",
     "default_priors",
     "derived_quantities",
     "diagnose",
+    "enable_compile_cache",
     "engine_params_from",
     "ess_bulk",
     "ess_tail",

@@ -78,6 +78,10 @@ def _add_sampler(p: argparse.ArgumentParser) -> None:
     add("--plots", action="store_true", help="SED, SFH and corner plots per object")
     add("--no-posteriors", action="store_true", help="no per-object netCDF files")
     add("--no-progress", action="store_true", help="no progress bar")
+    add("--compile-cache", metavar="DIR", default=None,
+        help="keep compiled fit programs here for later runs (default $PIXELFIT_COMPILE_CACHE, "
+             "else $XDG_CACHE_HOME/pixelfit/jax, i.e. ~/.cache/pixelfit/jax)")
+    add("--no-compile-cache", action="store_true", help="do not keep compiled programs")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -278,6 +282,10 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``pixelfit`` script; returns the exit status."""
     args = build_parser().parse_args(argv)
     try:
+        if args.command in ("catalog", "demo") and not args.no_compile_cache:
+            from ._cache import enable_compile_cache
+
+            enable_compile_cache(args.compile_cache)
         if args.command == "catalog":
             print(f"wrote {run_catalog(args)}/summary.ecsv")
         elif args.command == "demo":

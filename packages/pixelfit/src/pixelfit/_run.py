@@ -11,7 +11,9 @@ draws do not depend on the batch it lands in.
 from __future__ import annotations
 
 import dataclasses
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import jax
@@ -22,7 +24,7 @@ from ._derived import derived_quantities
 from ._diagnostics import Diagnostics, Thresholds, diagnose
 from ._inputs import PreparedObservations
 from ._model import FitModel, Observation, constrain, engine_params_from
-from ._sampler import SamplerSettings, batches, object_keys, sample_batch
+from ._sampler import SamplerSettings, batches, chain_groups, object_keys, sample_batch
 
 __all__ = ["FitResults", "fit_observations", "posterior_quantities"]
 
@@ -88,8 +90,19 @@ def posterior_quantities(
     return {**values, "z": params["z"], **derived._asdict()}
 
 
-def _fit_batch(keys, fit, obs, settings):
-    draws = sample_batch(keys, fit, obs, settings)
+# numpyro's handlers live on one global stack, so two threads must not trace a model at
+# the same time (catalog workers, chain threads). The body of `_fit_batch` runs only while
+# JAX traces it: the lock serialises tracing, not the compiled fits.
+_TRACE_LOCK = threading.RLock()
+
+
+def _fit_batch(keys, fit, obs, settings, chains=None):
+    with _TRACE_LOCK:
+        return _fit_batch_traced(keys, fit, obs, settings, chains)
+
+
+def _fit_batch_traced(keys, fit, obs, settings, chains):
+    draws = sample_batch(keys, fit, obs, settings, chains)
     per_draw = jax.vmap(
         jax.vmap(posterior_quantities, in_axes=(None, None, 0)), in_axes=(None, None, 0)
     )
@@ -97,8 +110,29 @@ def _fit_batch(keys, fit, obs, settings):
     return draws, post
 
 
-# One compiled program per (FitModel static part, batch shape, settings).
-_fit_batch_jit = jax.jit(_fit_batch, static_argnames="settings")
+# One compiled program per (FitModel static part, batch shape, settings, chain group).
+_fit_batch_jit = jax.jit(_fit_batch, static_argnames=("settings", "chains"))
+
+
+def _run_batch(keys, fit, obs, settings, groups, pool):
+    """One batch: all chains in one call, or each group of chains in its own thread (the
+    same chains: chain ``c`` depends only on the object's key and ``c``)."""
+    if pool is None:
+        return jax.device_get(_fit_batch_jit(keys, fit, obs, settings=settings))
+    parts = list(pool.map(
+        lambda g: jax.device_get(_fit_batch_jit(keys, fit, obs, settings=settings, chains=g)), groups
+    ))  # fmt: skip
+    draws = [d for d, _ in parts]
+
+    def chains_axis(*xs):  # (n_obj, n_chains, ...): join the groups' chains
+        return np.concatenate([np.asarray(x) for x in xs], axis=1)
+
+    joined = draws[0]._replace(
+        position=jax.tree.map(chains_axis, *[d.position for d in draws]),
+        **{f: chains_axis(*[getattr(d, f) for d in draws])
+           for f in ("log_density", "diverging", "acceptance_rate", "num_steps", "step_size")},
+    )  # fmt: skip
+    return joined, jax.tree.map(chains_axis, *[p for _, p in parts])
 
 
 def fit_observations(
@@ -110,6 +144,7 @@ def fit_observations(
     batch_size: int = 8,
     thresholds: Thresholds = Thresholds(),
     progress: bool | None = None,
+    chain_threads: int = 1,
 ) -> FitResults:
     """Fit every row of ``prepared`` that is not skipped, in vmapped batches.
 
@@ -122,6 +157,13 @@ def fit_observations(
         batch_size: objects per compiled batch (default 8).
         thresholds: `Thresholds` for ``fit_ok``.
         progress: tqdm bar over batches; None shows it on a terminal only.
+        chain_threads: run each batch's chains in this many threads (groups of chains,
+            each its own compiled call; default 1). One fit keeps one CPU core busy, so
+            on a multi-core machine this shortens one galaxy's fit. The chains are the
+            same whatever the number of threads (same starts and random numbers; float
+            rounding can differ with the number of chains per call, as with the batch
+            size). For many galaxies, fit batches side by side instead (``pixelfit
+            catalog`` workers).
 
     Returns:
         `FitResults`.
@@ -129,6 +171,9 @@ def fit_observations(
     settings = settings.check()
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1; got {batch_size}.")
+    if not isinstance(chain_threads, (int, np.integer)) or chain_threads < 1:
+        raise ValueError(f"chain_threads must be an integer >= 1; got {chain_threads!r}.")
+    groups = chain_groups(settings.num_chains, chain_threads)
     rows = np.flatnonzero(prepared.fitted)
     key = jax.numpy.asarray(key)
     if not jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key):
@@ -147,12 +192,16 @@ def fit_observations(
         batches(rows, batch_size), total=n_batches, desc="pixelfit", unit="batch",
         disable=(None if progress is None else not progress),
     )  # fmt: skip
-    for chunk, n_real in bar:
-        obs = jax.tree.map(lambda x, c=chunk: x[c], prepared.obs)
-        keys = object_keys(key, chunk) if key.shape == () else key[chunk]
-        draws, post = _fit_batch_jit(keys, fit, obs, settings=settings)
-        draws, post = jax.device_get((draws, post))
-        parts.append((draws, post, n_real))
+    pool = ThreadPoolExecutor(len(groups)) if len(groups) > 1 else None
+    try:
+        for chunk, n_real in bar:
+            obs = jax.tree.map(lambda x, c=chunk: x[c], prepared.obs)
+            keys = object_keys(key, chunk) if key.shape == () else key[chunk]
+            draws, post = _run_batch(keys, fit, obs, settings, groups, pool)
+            parts.append((draws, post, n_real))
+    finally:
+        if pool is not None:
+            pool.shutdown()
     seconds = time.perf_counter() - start
 
     def gather(get):

@@ -10,6 +10,13 @@ posterior, then ``num_init_steps`` of Adam on the log posterior in the unconstra
 standard deviation ``init_jitter`` (unconstrained units). Chains adapt step size and a
 diagonal mass matrix independently (Stan's windowed schedule, blackjax's
 ``window_adaptation``), then draw with those.
+
+Chain ``c`` of an object draws its random numbers from ``fold_in(k, c)`` of the object's
+keys, so any subset of its chains can be run on its own (``chains=(first, stop)``): the
+same chains as in the whole fit (same start, same random numbers; float rounding can
+differ with the number of chains in one call, as it does with the batch size).
+`fit_observations` runs the chains of one batch in several threads that way
+(``chain_threads``).
 """
 
 from __future__ import annotations
@@ -33,7 +40,15 @@ from ._model import log_density as _log_density
 # warmup and the draws (each would otherwise trace the whole forward model again).
 log_density = jax.jit(_log_density)
 
-__all__ = ["Draws", "SamplerSettings", "initial_position", "object_keys", "sample", "sample_batch"]
+__all__ = [
+    "Draws",
+    "SamplerSettings",
+    "chain_groups",
+    "initial_position",
+    "object_keys",
+    "sample",
+    "sample_batch",
+]
 
 
 class SamplerSettings(NamedTuple):
@@ -184,27 +199,55 @@ def initial_position(
     return unravel(xs[i]), -losses[i], best_prior
 
 
-def sample(key: jax.Array, fit: FitModel, obs: Observation, settings: SamplerSettings) -> Draws:
+def chain_groups(num_chains: int, n_groups: int) -> list[tuple[int, int]]:
+    """``(first, stop)`` of ``n_groups`` contiguous groups of chains, as equal as possible
+    (fewer groups if there are fewer chains)."""
+    n = max(1, min(int(n_groups), int(num_chains)))
+    edges = np.linspace(0, num_chains, n + 1).round().astype(int)
+    return [(int(a), int(b)) for a, b in zip(edges[:-1], edges[1:], strict=True)]
+
+
+def sample(
+    key: jax.Array,
+    fit: FitModel,
+    obs: Observation,
+    settings: SamplerSettings,
+    chains: tuple[int, int] | None = None,
+) -> Draws:
     """Fit one object with NUTS: initialise, adapt each chain, draw.
 
-    Pure and not jitted: jit it (``settings`` static) or use `sample_batch` /
-    `fit_observations`.
+    Pure and not jitted: jit it (``settings`` and ``chains`` static) or use
+    `sample_batch` / `fit_observations`.
 
     Args:
         key: PRNG key of this object (e.g. from `object_keys`).
         fit: the `FitModel`.
         obs: one `Observation` (no leading object axis).
         settings: `SamplerSettings`.
+        chains: ``(first, stop)``: run only chains ``first .. stop - 1`` of the
+            ``settings.num_chains`` (default: all): the same chains as in a run of all of
+            them (same start, same random numbers).
 
     Returns:
-        `Draws`.
+        `Draws` (its chain axis holds the chains run).
     """
+    first, stop = (0, settings.num_chains) if chains is None else chains
+    if not 0 <= first < stop <= settings.num_chains:
+        raise ValueError(
+            f"chains must be (first, stop) with 0 <= first < stop <= num_chains = "
+            f"{settings.num_chains}; got {chains!r}."
+        )
+    ids = jnp.arange(first, stop)
     k_init, k_jitter, k_warm, k_draw = jax.random.split(key, 4)
     start, init_ld, prior_ld = initial_position(k_init, fit, obs, settings)
     x0, unravel = ravel_pytree(start)
-    offsets = settings.init_jitter * jax.random.normal(
-        k_jitter, (settings.num_chains, x0.size), x0.dtype
-    )
+
+    def chain_keys(k):
+        return jax.vmap(jax.random.fold_in, in_axes=(None, 0))(k, ids)
+
+    offsets = settings.init_jitter * jax.vmap(
+        lambda k: jax.random.normal(k, x0.shape, x0.dtype)
+    )(chain_keys(k_jitter))
     starts = jax.vmap(unravel)(x0 + offsets)
 
     def logdensity(position):
@@ -223,9 +266,7 @@ def sample(key: jax.Array, fit: FitModel, obs: Observation, settings: SamplerSet
         (state, parameters), _ = warmup.run(k, position, settings.num_warmup)
         return state, parameters["step_size"], parameters["inverse_mass_matrix"]
 
-    states, step_size, inv_mass = jax.vmap(adapt)(
-        jax.random.split(k_warm, settings.num_chains), starts
-    )
+    states, step_size, inv_mass = jax.vmap(adapt)(chain_keys(k_warm), starts)
 
     def draw_chain(k, state, eps, imm):
         kernel = blackjax.nuts(logdensity, eps, imm, max_num_doublings=settings.max_num_doublings)
@@ -245,7 +286,7 @@ def sample(key: jax.Array, fit: FitModel, obs: Observation, settings: SamplerSet
         return out
 
     position, ld, diverging, accept, n_steps = jax.vmap(draw_chain)(
-        jax.random.split(k_draw, settings.num_chains), states, step_size, inv_mass
+        chain_keys(k_draw), states, step_size, inv_mass
     )
     return Draws(
         position=position,
@@ -260,7 +301,11 @@ def sample(key: jax.Array, fit: FitModel, obs: Observation, settings: SamplerSet
 
 
 def sample_batch(
-    keys: jax.Array, fit: FitModel, obs: Observation, settings: SamplerSettings
+    keys: jax.Array,
+    fit: FitModel,
+    obs: Observation,
+    settings: SamplerSettings,
+    chains: tuple[int, int] | None = None,
 ) -> Draws:
     """`sample` mapped over a batch of objects (one compiled program when jitted).
 
@@ -269,6 +314,7 @@ def sample_batch(
         fit: the `FitModel` (shared).
         obs: `Observation` with a leading object axis.
         settings: `SamplerSettings` (static under ``jit``).
+        chains: ``(first, stop)``, the chains to run (static; default all; see `sample`).
 
     Returns:
         `Draws` with a leading object axis.
@@ -277,7 +323,7 @@ def sample_batch(
         >>> run = jax.jit(sample_batch, static_argnames="settings")
         >>> draws = run(object_keys(key, jnp.arange(8)), fit, obs_batch, settings=settings)
     """
-    return jax.vmap(sample, in_axes=(0, None, 0, None))(keys, fit, obs, settings)
+    return jax.vmap(lambda k, o: sample(k, fit, o, settings, chains))(keys, obs)
 
 
 def object_keys(key: jax.Array, rows: Any) -> jax.Array:
