@@ -8,8 +8,10 @@ the repository root, so it also guards one package's tests run alone.
 
 from __future__ import annotations
 
+import atexit
 import importlib.util
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -37,7 +39,10 @@ def _misplaced_packages() -> list[str]:
 def pytest_configure(config: pytest.Config) -> None:
     # pixelfit's CLI keeps compiled programs in ~/.cache/pixelfit/jax by default; tests keep
     # them in a temporary folder instead (unless a folder was chosen explicitly).
-    os.environ.setdefault("PIXELFIT_COMPILE_CACHE", tempfile.mkdtemp(prefix="pixelfit_jax_cache_"))
+    if not os.environ.get("PIXELFIT_COMPILE_CACHE"):
+        folder = tempfile.mkdtemp(prefix="pixelfit_jax_cache_")
+        os.environ["PIXELFIT_COMPILE_CACHE"] = folder
+        atexit.register(shutil.rmtree, folder, ignore_errors=True)
     problems = _misplaced_packages()
     if problems:
         pytest.exit(

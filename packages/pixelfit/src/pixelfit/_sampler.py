@@ -257,8 +257,8 @@ def sample_batch(
 
     The objects' initialisations are vmapped over objects; then warmup and draws are one
     ``jax.vmap`` over every (object, chain) pair. (Nesting a vmap over chains in one over
-    objects gives the same program but takes JAX twice as long to trace: it batches
-    NUTS' nested while loops once per level.)
+    objects computes the same but takes JAX twice as long to trace: it batches NUTS'
+    nested while loops once per level.)
 
     Args:
         keys: (n_obj,) PRNG keys, one per object.
