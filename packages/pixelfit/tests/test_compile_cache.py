@@ -51,3 +51,13 @@ def test_programs_are_kept_and_a_new_folder_takes_effect(tmp_path):
         folder = tmp_path / name
         assert str(folder) in out.stdout
         assert [p for p in folder.iterdir() if p.name.startswith("jit_")], f"nothing cached in {folder}"
+
+
+def test_cli_options(capsys):
+    from pixelfit._cli import build_parser
+
+    args = build_parser().parse_args(["demo", "--out", "x", "--compile-cache", "/tmp/c"])
+    assert args.compile_cache == "/tmp/c" and not args.no_compile_cache
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["demo", "--out", "x", "--compile-cache", "/tmp/c", "--no-compile-cache"])
+    assert "not allowed with argument" in capsys.readouterr().err

@@ -1,6 +1,6 @@
 """Compiled fit programs kept on disk between runs (JAX's persistent compilation cache).
 
-A fit program takes ~20-25 s to compile on a 2-core CPU (the NUTS sampler around the
+A fit program takes ~20 s to compile on a 2-core CPU (the NUTS sampler around the
 forward model, once per batch shape). With the cache on, a later process that fits the
 same model with the same shapes loads the compiled program instead; tracing it (a few
 seconds) still happens. The cache key covers the program, JAX's version and the backend,

@@ -78,10 +78,11 @@ def _add_sampler(p: argparse.ArgumentParser) -> None:
     add("--plots", action="store_true", help="SED, SFH and corner plots per object")
     add("--no-posteriors", action="store_true", help="no per-object netCDF files")
     add("--no-progress", action="store_true", help="no progress bar")
-    add("--compile-cache", metavar="DIR", default=None,
+    cache = p.add_mutually_exclusive_group()
+    cache.add_argument("--compile-cache", metavar="DIR", default=None,
         help="keep compiled fit programs here for later runs (default $PIXELFIT_COMPILE_CACHE, "
-             "else $XDG_CACHE_HOME/pixelfit/jax, i.e. ~/.cache/pixelfit/jax)")
-    add("--no-compile-cache", action="store_true", help="do not keep compiled programs")
+             "else $XDG_CACHE_HOME/pixelfit/jax, i.e. ~/.cache/pixelfit/jax)")  # fmt: skip
+    cache.add_argument("--no-compile-cache", action="store_true", help="do not keep compiled programs")
 
 
 def build_parser() -> argparse.ArgumentParser:
