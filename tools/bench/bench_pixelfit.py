@@ -237,11 +237,12 @@ def main(argv=None) -> int:
             inside.append(bool(lo < truths[i]["log_mass"] < hi))
         timing.extra["log_mass_truth_in_95"] = inside
         rows.append(timing)
+        if batch == 1:
+            alone = sub
     cores = len(os.sched_getaffinity(0))
     if cores > 1:  # one galaxy, its chains split over the cores
         threads = min(cores, settings.num_chains)
-        sub = pixelfit.prepare_observations(fit, flux[:1], 0.05 * flux[:1], redshift=[truths[0]["z"]])
-        timing, res = time_fit(f"pixelfit emulator fit, batch 1, chains in {threads} threads", fit, sub,
+        timing, res = time_fit(f"pixelfit emulator fit, batch 1, chains in {threads} threads", fit, alone,
                                settings, extra, chain_threads=threads)  # fmt: skip
         lo, hi = np.percentile(np.asarray(res.posterior["log_mass"][0]), [2.5, 97.5])
         timing.extra["log_mass_truth_in_95"] = [bool(lo < truths[0]["log_mass"] < hi)]

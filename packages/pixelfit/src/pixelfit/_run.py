@@ -122,16 +122,17 @@ def _run_batch(keys, fit, obs, settings, groups, pool):
     parts = list(pool.map(
         lambda g: jax.device_get(_fit_batch_jit(keys, fit, obs, settings=settings, chains=g)), groups
     ))  # fmt: skip
-    draws = [d for d, _ in parts]
-
     def chains_axis(*xs):  # (n_obj, n_chains, ...): join the groups' chains
         return np.concatenate([np.asarray(x) for x in xs], axis=1)
 
-    joined = draws[0]._replace(
-        position=jax.tree.map(chains_axis, *[d.position for d in draws]),
-        **{f: chains_axis(*[getattr(d, f) for d in draws])
-           for f in ("log_density", "diverging", "acceptance_rate", "num_steps", "step_size")},
-    )  # fmt: skip
+    # Every field of Draws has a chain axis except the per-object starting values, which
+    # every group computed identically.
+    per_object = ("init_log_density", "init_best_prior_log_density")
+    draws = [d for d, _ in parts]
+    joined = type(draws[0])(*[
+        values[0] if name in per_object else jax.tree.map(chains_axis, *values)
+        for name, values in zip(draws[0]._fields, zip(*draws, strict=True), strict=True)
+    ])  # fmt: skip
     return joined, jax.tree.map(chains_axis, *[p for _, p in parts])
 
 
