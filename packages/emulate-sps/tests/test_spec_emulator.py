@@ -173,6 +173,12 @@ def test_round_trip_and_bad_files(emulator_params, trained, tmp_path):
     (bad / "manifest.json").write_text(json.dumps(man))
     with pytest.raises(ValueError, match="does not match its manifest"):
         emulate_sps.load_emulator(bad)
+    # Cells that do not end where they did in training (here a wrong du) are refused.
+    man = json.loads((root / "em" / "manifest.json").read_text())
+    man["du"] *= 1.001
+    (bad / "manifest.json").write_text(json.dumps(man))
+    with pytest.raises(ValueError, match="wavelength cells .*last cell edge"):
+        emulate_sps.load_emulator(bad)
 
 
 def test_bad_input_is_named(emulator_params, trained, tmp_path):

@@ -836,7 +836,6 @@ def save_spectrum_emulator(em: SpectrumEmulator, out_dir: str | os.PathLike, inf
     out.mkdir(parents=True, exist_ok=True)
     with sedcore.atomic_output(out / _WEIGHTS) as tmp:
         Path(tmp).write_bytes(serialization.msgpack_serialize(_to_state(em)))
-    edges = np.ascontiguousarray(em.wave_edges_aa, np.float64)
     manifest = {
         **info,
         "kind": _KIND,
@@ -850,7 +849,9 @@ def save_spectrum_emulator(em: SpectrumEmulator, out_dir: str | os.PathLike, inf
         "cell_factor": em.cell_factor,
         "n_cells": em.n_cells,
         "n_components": em.n_components,
-        "wave_edges_sha256": _sha256_bytes(edges.tobytes()),
+        # The last cell edge, to check the cells on loading (a hash of the edges would
+        # not do: np.exp differs in its last bits between CPUs).
+        "wave_max_aa": float(em.wave_edges_aa[-1]),
         "reference_rows": 0 if em.reference is None else int(em.reference["lnu_fine"].shape[0]),
         "layer_shapes": [[list(w.shape), list(b.shape)] for w, b in em.layers],
         "weights_file": _WEIGHTS,
@@ -862,12 +863,6 @@ def save_spectrum_emulator(em: SpectrumEmulator, out_dir: str | os.PathLike, inf
     with sedcore.atomic_output(out / _MANIFEST) as tmp:
         Path(tmp).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
     return out
-
-
-def _sha256_bytes(b: bytes) -> str:
-    import hashlib
-
-    return hashlib.sha256(b).hexdigest()
 
 
 def _from_state(state: Mapping[str, Any], man: Mapping[str, Any], wfile: Path) -> SpectrumEmulator:
@@ -903,7 +898,15 @@ def _from_state(state: Mapping[str, Any], man: Mapping[str, Any], wfile: Path) -
         input_shapes=tuple(tuple(sh) for sh in man["input_shapes"]),
         param_names=tuple(man["param_names"]), name=str(man.get("name", "")),
     )  # fmt: skip
-    edges = np.ascontiguousarray(em.wave_edges_aa, np.float64)
-    if _sha256_bytes(edges.tobytes()) != man["wave_edges_sha256"]:
-        raise ValueError(f"load_emulator: the wavelength cells of {wfile} do not match its manifest.")
+    # The cells follow from wave_min_aa, du and n_cells; the manifest's last edge (written
+    # at training; older manifests hold it under "architecture") must agree to rounding.
+    # Not a hash of the edges: np.exp differs in its last bits between CPUs.
+    last = man.get("wave_max_aa", man.get("architecture", {}).get("wave_max_aa"))
+    got = float(em.wave_edges_aa[-1])
+    if last is None or not math.isclose(got, float(last), rel_tol=1e-9):
+        raise ValueError(
+            f"load_emulator: the wavelength cells of {wfile} do not match its manifest "
+            f"(last cell edge {got:.6g} A from wave_min_aa, du and n_cells; manifest "
+            f"wave_max_aa {last})."
+        )
     return em
