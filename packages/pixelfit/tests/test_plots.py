@@ -188,11 +188,14 @@ def test_sfh_curves_hold_the_mass_and_the_derived_sfr(results):
 
 
 def test_sfh_plot_median_and_bands(results, helpers):
-    """The drawn median is the per-bin median of the draws; it integrates to the posterior
-    median mass formed within half its 68% interval (medians do not add exactly across
-    bins: measured 5-9% low for these short fits, against half-widths of 20-33%)."""
+    """The drawn median is the per-bin median of the draws and the 68% / 95% bands their
+    per-bin central intervals.
+
+    (The median curve does not integrate to the median mass formed: medians do not add
+    across bins. An earlier check bounded the difference by half the 68% interval; it
+    held for the draws of one CPU, 5-9% low, and failed on another, 19% low, where the
+    same seeds give other draws through float rounding. No bound holds for any draws.)"""
     row = 0
-    i = results.index(row)
     curves = pixelfit.sfh_curves(results, row)
     fig = pixelfit.plot_sfh(results, row, truth=helpers.TRUTH_A)
     (ax,) = fig.axes
@@ -200,9 +203,11 @@ def test_sfh_plot_median_and_bands(results, helpers):
     median = _line(ax, "sfr_median")
     np.testing.assert_allclose(median.get_ydata()[:-1], np.median(curves.sfr_msun_per_yr, 0))
     np.testing.assert_allclose(median.get_xdata()[1:], curves.edges_yr[1:])
-    integral = float(np.sum(median.get_ydata()[:-1] * np.diff(curves.edges_yr)))
-    m16, m50, m84 = np.percentile(_flat(results.posterior["mass_formed_msun"][i]), [16, 50, 84])
-    assert abs(integral - m50) <= 0.5 * (m84 - m16)
+    for gid, (lo, hi) in (("sfr_68", (16, 84)), ("sfr_95", (2.5, 97.5))):
+        (band,) = [c for c in ax.collections if c.get_gid() == gid]
+        ys = np.concatenate([path.vertices[:, 1] for path in band.get_paths()])
+        for q in np.percentile(curves.sfr_msun_per_yr, [lo, hi], axis=0).ravel():
+            assert np.min(np.abs(ys - q)) <= 1e-6 * abs(q), (gid, q)
     truth = _line(ax, "sfr_truth").get_ydata()[:-1]
     np.testing.assert_allclose(
         np.sum(truth * np.diff(curves.edges_yr)), 10 ** helpers.TRUTH_A["log_mass"], rtol=1e-5
