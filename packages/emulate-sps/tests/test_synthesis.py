@@ -555,6 +555,68 @@ def test_observed_spectrum_broadens_stars_by_the_dispersion():
     np.testing.assert_allclose(broad[inner], ref[inner], rtol=1e-4)
 
 
+def test_observed_spectrum_convolves_only_the_window_its_redshift_needs():
+    """The engine fills and convolves only the part of its rest-frame grid that one
+    redshift maps onto the observed pixels (plus the kernel's reach). The reference here
+    does the whole grid, which spans 0 <= z <= z_max, with numpy: the same spectrum near
+    the ends of the redshift range and in between, for the widest kernel the config
+    allows, on stars with an absorption line every 40 A (so any error at the window's
+    edges would show). In float64, so that rounding cannot hide a difference."""
+    fine = np.arange(2000.0, 9000.0, 0.5)
+    wave = np.unique(np.concatenate([TOY_WAVE[(TOY_WAVE < 1990) | (TOY_WAVE > 9010)], fine]))
+    g = toy_grid(wave)
+    comb = 1 - 0.5 * np.exp(-0.5 * (((wave - 2000.0) % 40.0 - 20.0) / 1.5) ** 2)
+    g = sedcore.SSPGrid.create(
+        g.log_age_yr, g.log_zsol, wave, np.asarray(g.lnu_lsun_per_hz_per_msun) * comb, g.surviving_mass_frac
+    )  # fmt: skip
+    wave_obs = np.geomspace(5000.0, 7000.0, 1500)
+    with jax.enable_x64(True):
+        cfg = SynthesisConfig.create(
+            g, sfh_priors.DelayedTau(age_max_yr=1.4e10), spectrum_wave_obs_aa=wave_obs, z_max=1.0,
+            spectrum_resolution=2000.0, spectrum_sigma_max_kms=500.0,
+        )  # fmt: skip
+        t = cfg.spec_tables
+        n_u = t.src_lo.shape[0]
+        assert t.window < n_u / 2  # the window really is a part of the grid
+        u = t.u0 + t.du * np.arange(n_u)
+        f, rest = jax.jit(observed_spectrum), jax.jit(rest_spectrum)
+        for z, sigma in [(1e-3, 500.0), (0.37, 80.0), (1.0, 500.0)]:
+            p = {**delayed_params(z=z), "sigma_kms": jnp.asarray(sigma)}
+            p = {k: jnp.asarray(v, jnp.float64) for k, v in p.items()}
+            got = np.asarray(f(cfg, p))
+            lnu = np.interp(np.exp(u), wave, np.asarray(rest(cfg, p)))
+            sigma_u = math.hypot(sigma, t.sigma_inst_kms, 0.05 * t.du * 299792.458) / 299792.458
+            kernel = np.exp(-0.5 * (np.arange(-t.half_width, t.half_width + 1) * t.du / sigma_u) ** 2)
+            smooth = np.convolve(lnu, kernel / kernel.sum(), mode="same")
+            ref = np.interp(np.log(wave_obs) - np.log1p(z), u, smooth)
+            # Shapes: the conversion to flux is one factor, tested elsewhere.
+            np.testing.assert_allclose(got / got.mean(), ref / ref.mean(), rtol=1e-9, err_msg=f"z = {z}")
+
+
+def test_observed_spectrum_reads_only_the_native_wavelengths_it_needs(grid):
+    """Without dust emission the SSPs are contracted only over the native wavelengths the
+    spectrum's grid reads; the result equals that of the whole native sampling (the
+    uncut tables, rebuilt here) in float64, across the Lyman-alpha forest at z = 3 (so
+    the IGM acts on the cut sampling)."""
+    wave_obs = np.geomspace(4000.0, 6000.0, 800)  # rest 1000-1500 A at z = 3
+    with jax.enable_x64(True):
+        cfg = SynthesisConfig.create(
+            grid, sfh_priors.DelayedTau(age_max_yr=1.4e10), spectrum_wave_obs_aa=wave_obs, z_max=4.0
+        )  # fmt: skip
+        t = cfg.spec_tables
+        assert t.native is not None and 0 < t.native.igm_wave_aa.shape[0]
+        assert t.native_stop - t.native_start < cfg.native.wave_aa.shape[0] / 2
+        whole = dataclasses.replace(
+            cfg, spec_tables=dataclasses.replace(t, src_lo=t.src_lo + t.native_start, native=None)
+        )  # fmt: skip
+        p = {**delayed_params(z=3.0, sfh_age_yr=1e9), "sigma_kms": jnp.asarray(200.0)}
+        p = {k: jnp.asarray(v, jnp.float64) for k, v in p.items()}
+        f = jax.jit(observed_spectrum)
+        got, ref = np.asarray(f(cfg, p)), np.asarray(f(whole, p))
+        assert np.ptp(ref / ref.max()) > 0.5  # the forest is in the spectrum
+        np.testing.assert_allclose(got, ref, rtol=1e-12)
+
+
 # ------------------------------------------------------------------------------ bad input
 
 
