@@ -1314,10 +1314,10 @@ def observed_spectrum(config: SynthesisConfig, params: Mapping[str, Any]) -> jax
     floor_kms = 0.05 * t.du * _C_KMS  # keeps the kernel finite at zero width
 
     # Only the window of the uniform grid that this redshift sees is filled and convolved:
-    # from half_width + 4 samples below the first observed pixel (in the rest frame) to as
-    # many above the last. Every sample the final interpolation reads then has its whole
-    # kernel inside the window, so the result equals the convolution over the whole grid
-    # (the grid spans 0 <= z <= z_max), at a fraction of the cost (the FFT is what costs).
+    # from half_width + 2 samples below the first observed pixel (in the rest frame) to at
+    # least as many above the last. Every sample the final interpolation reads then has
+    # its whole kernel inside the window, so the result equals the convolution over the
+    # whole grid (which spans 0 <= z <= z_max), at a fraction of the FFT's cost.
     start_pos = (t.log_wave_obs[0] - jnp.log1p(z) - t.u0) / t.du
     start = jnp.floor(start_pos).astype(jnp.int32) - (t.half_width + 2)
     start = jnp.clip(start, 0, t.src_lo.shape[0] - t.window)
