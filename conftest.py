@@ -12,6 +12,8 @@ import atexit
 import importlib.util
 import os
 import shutil
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -36,10 +38,32 @@ def _misplaced_packages() -> list[str]:
     return problems
 
 
+def _xdist_controller(config: pytest.Config) -> bool:
+    """True in the process that hands tests to pytest-xdist workers (which run none)."""
+    return bool(getattr(config.option, "numprocesses", None)) and not hasattr(config, "workerinput")
+
+
+def _warm_bagpipes() -> None:
+    # `import bagpipes` writes an IGM table into its install folder the first time; two
+    # workers importing it at once could read a half-written file. Import it once, in a
+    # child process, before the workers start.
+    # (17 s here, so skipped when the table is already there.)
+    spec = importlib.util.find_spec("bagpipes")
+    if spec is None or spec.origin is None:
+        return
+    if (Path(spec.origin).parent / "models" / "grids" / "d_igm_grid_inoue14.fits").exists():
+        return
+    subprocess.run([sys.executable, "-c", "import bagpipes"], capture_output=True, check=False)
+
+
 def pytest_configure(config: pytest.Config) -> None:
+    controller = _xdist_controller(config)
+    if controller:
+        _warm_bagpipes()
     # pixelfit's CLI keeps compiled programs in ~/.cache/pixelfit/jax by default; tests keep
-    # them in a temporary folder instead (unless a folder was chosen explicitly).
-    if not os.environ.get("PIXELFIT_COMPILE_CACHE"):
+    # them in a temporary folder instead (unless a folder was chosen explicitly), one per
+    # test process (xdist workers make their own).
+    if not controller and not os.environ.get("PIXELFIT_COMPILE_CACHE"):
         folder = tempfile.mkdtemp(prefix="pixelfit_jax_cache_")
         os.environ["PIXELFIT_COMPILE_CACHE"] = folder
         atexit.register(shutil.rmtree, folder, ignore_errors=True)

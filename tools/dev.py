@@ -72,7 +72,25 @@ def main(argv: list[str]) -> int:
     if verb == "bench":
         return _run([_python(), "-m", "tools.bench", *rest])
     # With no paths, pytest runs the root pyproject's testpaths (packages, tests-integration).
-    return _run([_python(), "-m", "pytest", *rest])
+    return _run([_python(), "-m", "pytest", *_parallel(rest), *rest])
+
+
+def _parallel(args: list[str]) -> list[str]:
+    """pytest-xdist options: one worker per core, at most 2, each test file on one worker.
+
+    Most tests use one core (JAX on CPU, small arrays), so two workers halve the wall time
+    of the suite on the 2-core CI machine. Files stay whole (--dist loadfile) so that a
+    module's fixtures are built once. Nothing is added when the caller chose (``-n``,
+    ``--numprocesses``, ``-p no:xdist``) or there is one core.
+    """
+    chosen = any(
+        a in {"-n", "--numprocesses", "no:xdist"} or a.startswith(("-n", "--numprocesses="))
+        for a in args
+    )
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    if chosen or cores < 2:
+        return []
+    return ["-n", str(min(cores, 2)), "--dist", "loadfile"]
 
 
 if __name__ == "__main__":
