@@ -63,23 +63,6 @@ def test_values_and_derivatives_equal_plain_autodiff(em):
         np.testing.assert_allclose(np.asarray(h1), np.asarray(h0), rtol=0, atol=1e-5 * float(jnp.max(jnp.abs(h0))))
 
 
-def test_vmapped_vectors_equal_the_batch_and_plain_gradients(em):
-    # vmapped vectors run the batched H @ w, the same product as a 2-D input, so they must
-    # equal it to the bit; one vector alone (a matrix-vector product) to float32 rounding.
-    xs = jax.random.normal(jax.random.key(2), (5, em.layers[0][0].shape[0]))
-    batched = np.asarray(_fast(em, xs))
-    np.testing.assert_array_equal(np.asarray(jax.jit(jax.vmap(lambda v: _fast(em, v)))(xs)), batched)
-    for i, x in enumerate(xs):
-        one = np.asarray(jax.jit(lambda v: _fast(em, v))(x))
-        np.testing.assert_allclose(one, batched[i], rtol=0, atol=1e-5 * float(np.max(np.abs(batched[i]))))
-    # Gradients of vmapped vectors (the fit's chains) against plain autodiff.
-    cot = jax.random.normal(jax.random.key(3), (em.layers[-1][0].shape[1],))
-    g_fast = jax.vmap(jax.grad(lambda v: _fast(em, v) @ cot))(xs)
-    g_plain = jax.vmap(jax.grad(lambda v: _plain(em, v) @ cot))(xs)
-    np.testing.assert_allclose(np.asarray(g_fast), np.asarray(g_plain), rtol=0,
-                               atol=1e-5 * float(jnp.max(jnp.abs(g_plain))))  # fmt: skip
-
-
 def test_photometry_gradient_under_jit_and_vmap(em):
     p = {"z": 2.0, "log_mass": 10.0, "log_zsol": -0.5, "dust2": 0.3, "dust1": 0.3, "log_u": -2.0,
          "gas_log_zsol": -0.5, "sigma_kms": 100.0, "sfh_log_sfr_ratios": jnp.zeros(6)}  # fmt: skip
