@@ -218,11 +218,14 @@ def main(argv=None) -> int:
         "fit_seconds_total_all_runs": float(table.meta["fit_seconds_total"]),
         "rows_flagged": {c: int(np.sum(table[c])) for c in table.colnames if c.startswith("flag_")},
         "n_divergent_median_fitted": float(np.median(np.asarray(table["n_divergent"])[fitted])),
+        # What the fits cost whatever the CPU's speed: compare runs (A/B) by it, not by seconds alone.
+        "mean_leapfrog_steps_fitted": float(np.mean(np.asarray(table["mean_leapfrog_steps"])[fitted])),
         "z_phot_quantiles_fitted": dict(zip(("p10", "p50", "p90"), np.percentile(z_phot[fitted], [10, 50, 90]).tolist(), strict=True)),
     }  # fmt: skip
     print(f"photo-z on {stats['n']} z_spec: NMAD {stats['nmad']:.4f}, outliers "
           f"{stats['outlier_fraction']:.2%}, bias {stats['bias_median']:+.4f}; fit_ok "
-          f"{result['fit_ok_fraction']:.1%}; {seconds:.0f} s this call for {n_fit} rows")  # fmt: skip
+          f"{result['fit_ok_fraction']:.1%}; {seconds:.0f} s this call for {n_fit} rows; "
+          f"{result['mean_leapfrog_steps_fitted']:.0f} leapfrog steps per draw")  # fmt: skip
     suite = ("hdfn_specz" if args.spec_z_only else "hdfn") + (f"_first{args.rows}" if args.rows else "")
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     whole = {} if args.spec_z_only else {"z_all": z_phot[fitted], "ok_all": ok[fitted]}

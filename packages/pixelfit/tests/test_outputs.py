@@ -69,6 +69,9 @@ def test_summary_table_ecsv_and_fits(results, tmp_path):
         and table["flag_too_few_bands"][3]
     )
     assert table["n_divergent"][3] == -1 and table["n_bands_used"][3] == 2
+    assert np.isnan(table["mean_leapfrog_steps"][3])
+    assert table["mean_leapfrog_steps"][0] == pytest.approx(np.mean(results.sample_stats["n_steps"][i]))
+    assert 1 <= table["mean_leapfrog_steps"][0] <= 2**results.settings.max_num_doublings - 1
     assert (
         table["flag_bad_bands"][1]
         and table["n_bands_flagged"][1] == 1

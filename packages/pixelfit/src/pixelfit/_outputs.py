@@ -206,7 +206,8 @@ def summary_table(results: FitResults) -> Table:
     ``q_p84`` (NaN for skipped rows) with its unit, and for vector parameters (the SFR
     ratios of a continuity SFH, Dirichlet fractions) ``q_j_p16`` ... per element ``j``;
     ``rhat_max``, ``ess_bulk_min``,
-    ``ess_tail_min``, ``n_divergent``, ``n_bands_used``, ``n_bands_flagged``,
+    ``ess_tail_min``, ``n_divergent``, ``mean_leapfrog_steps`` (per draw, over chains and
+    draws: what the fit cost), ``n_bands_used``, ``n_bands_flagged``,
     ``flag_bad_bands``, ``flag_too_few_bands``, ``flag_bad_redshift``, (with spectra)
     ``n_spectrum_pixels_used`` and ``flag_no_spectrum``, ``row_flags``.
     With a fixed redshift ``z_p16 = z_p50 = z_p84`` = the input redshift.
@@ -266,6 +267,13 @@ def summary_table(results: FitResults) -> Table:
         col[rows] = value
         table[name] = col
         table[name].description = desc
+    steps = np.full(n, np.nan)
+    if len(rows):
+        steps[rows] = np.asarray(results.sample_stats["n_steps"], np.float64).mean(axis=(1, 2))
+    table["mean_leapfrog_steps"] = steps
+    table["mean_leapfrog_steps"].description = (
+        "leapfrog steps per draw, mean over chains and draws (the fit's cost)"
+    )
     table["n_bands_used"] = prepared.n_bands_used.astype(np.int64)
     table["n_bands_flagged"] = (
         ((prepared.band_flags & (BAND_BAD_FLUX | BAND_BAD_ERROR)) != 0).sum(axis=1).astype(np.int64)
