@@ -99,6 +99,14 @@ def _call_seconds(call: dict) -> float | None:
     return call["wall_s"] if call["wall_s"] is not None else call.get("wall_s_to_last_chunk")
 
 
+def _mean_steps(table, fitted: np.ndarray) -> float:
+    """Mean of the fitted rows' ``mean_leapfrog_steps`` (NaN where a chunk lacks it)."""
+    if "mean_leapfrog_steps" not in table.colnames:
+        return float("nan")
+    steps = np.ma.filled(np.ma.asarray(table["mean_leapfrog_steps"], dtype=np.float64), np.nan)
+    return float(np.nanmean(steps[fitted])) if np.isfinite(steps[fitted]).any() else float("nan")
+
+
 def photo_z_stats(z_phot: np.ndarray, z_spec: np.ndarray) -> dict[str, float]:
     dz = (z_phot - z_spec) / (1.0 + z_spec)
     nmad = 1.48 * np.median(np.abs(dz - np.median(dz)))
@@ -219,7 +227,8 @@ def main(argv=None) -> int:
         "rows_flagged": {c: int(np.sum(table[c])) for c in table.colnames if c.startswith("flag_")},
         "n_divergent_median_fitted": float(np.median(np.asarray(table["n_divergent"])[fitted])),
         # What the fits cost whatever the CPU's speed: compare runs (A/B) by it, not by seconds alone.
-        "mean_leapfrog_steps_fitted": float(np.mean(np.asarray(table["mean_leapfrog_steps"])[fitted])),
+        # (NaN for chunks written before the column existed, when an old folder is resumed.)
+        "mean_leapfrog_steps_fitted": _mean_steps(table, fitted),
         "z_phot_quantiles_fitted": dict(zip(("p10", "p50", "p90"), np.percentile(z_phot[fitted], [10, 50, 90]).tolist(), strict=True)),
     }  # fmt: skip
     print(f"photo-z on {stats['n']} z_spec: NMAD {stats['nmad']:.4f}, outliers "
