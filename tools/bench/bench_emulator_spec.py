@@ -9,9 +9,10 @@ Cloudy nebular emission), same galaxies drawn from the training prior, two outpu
   galaxies' redshifts): ``emulate_sps.photometry(config, params)`` vs
   ``emulate_sps.spectral_photometry(state, params)`` through the emulated spectrum.
 
-Per model (jit of one galaxy: latency) and vmapped over 10^3 and 10^4 galaxies.
+Per model (jit of one galaxy: latency) and vmapped over 10^3 and 10^4 galaxies, for every
+shipped spectral emulator (or those named) in the same run.
 
-Run: ``python -m tools.bench.bench_emulator_spec [--emulator NAME_OR_DIR] [--quick]``
+Run: ``python -m tools.bench.bench_emulator_spec [--emulator NAME_OR_DIR ...] [--quick]``
 from the repository root (a few minutes on 2 cores). Writes
 benchmarks/results/emulator_spec.json.
 """
@@ -34,7 +35,8 @@ HDFN_BANDS = ("wfpc2_f300w", "wfpc2_f450w", "wfpc2_f606w", "wfpc2_f814w",
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--emulator", default="bc03_rest_spec", help="shipped name or folder")
+    ap.add_argument("--emulator", nargs="+", default=None,
+                    help="shipped names or folders (default: every shipped spectral emulator)")
     ap.add_argument("--quick", action="store_true", help="smaller batches (smoke test)")
     args = ap.parse_args(argv)
 
@@ -43,37 +45,44 @@ def main(argv=None) -> int:
 
     import emulate_sps
 
-    em = emulate_sps.load_emulator(args.emulator)
-    if not isinstance(em, emulate_sps.SpectrumEmulator):
-        raise SystemExit(f"{args.emulator} is not a spectral emulator")
-    manifest = emulate_sps.emulator_manifest(args.emulator)
-    recipe = emulate_sps.SimulationRecipe.from_dict(manifest["recipe"])
+    names = args.emulator or emulate_sps.shipped_emulators(kind="spectrum")
+    ems = {}
+    for name in names:
+        em = emulate_sps.load_emulator(name)
+        if not isinstance(em, emulate_sps.SpectrumEmulator):
+            raise SystemExit(f"{name} is not a spectral emulator")
+        ems[em.name] = (em, emulate_sps.emulator_manifest(name))
+    manifests = [m for _, m in ems.values()]
+    if any(m["recipe"] != manifests[0]["recipe"] or m["prior"] != manifests[0]["prior"] for m in manifests):
+        raise SystemExit("the emulators were trained on different models or priors; bench them one at a time")
+    recipe = emulate_sps.SimulationRecipe.from_dict(manifests[0]["recipe"])
     specs = tuple(str(HDFN / f"{b}.dat") for b in HDFN_BANDS)
     config = dataclasses.replace(recipe, filters=specs).build_config()
-    state = emulate_sps.spectral_photometry_state(em, list(specs))
     n_max = 1000 if args.quick else 10_000
-    prior = emulate_sps.TrainingPrior.from_dict(manifest["prior"])
+    prior = emulate_sps.TrainingPrior.from_dict(manifests[0]["prior"])
     batch_all = {k: jnp.asarray(v) for k, v in prior_draws(prior, config, n_max).items()}
     one = {k: v[0] for k, v in batch_all.items()}
-    calls = {
-        "rest spectrum": (emulate_sps.rest_spectrum, config, emulate_sps.emulated_rest_spectrum, em),
-        "7-band photometry": (emulate_sps.photometry, config, emulate_sps.spectral_photometry, state),
-    }
-    extra = {"emulator": em.name, "dtype": "float32", "emulator_cells": em.n_cells,
-             "engine_wavelengths": int(config.wave_aa.shape[0]), "bands": list(HDFN_BANDS)}  # fmt: skip
+    whats = {"rest spectrum": (emulate_sps.rest_spectrum, emulate_sps.emulated_rest_spectrum),
+             "7-band photometry": (emulate_sps.photometry, emulate_sps.spectral_photometry)}  # fmt: skip
+    base = {"dtype": "float32", "engine_wavelengths": int(config.wave_aa.shape[0]), "bands": list(HDFN_BANDS)}
     rows = []
     sizes = (100, 1000) if args.quick else (1000, 10_000)
-    for what, (f_exact, cfg, f_emu, st) in calls.items():
-        rows.append(time_call(f"emulator {what} 1", jax.jit(f_emu), st, one, repeats=200, extra=extra))
-        rows.append(time_call(f"emulator {what} 1, weights closed over", jax.jit(functools.partial(f_emu, st)),
-                              one, repeats=2000, extra={**extra, "call": "jax.jit(functools.partial(f, state))"}))  # fmt: skip
-        rows.append(time_call(f"exact {what} 1", jax.jit(f_exact), cfg, one, repeats=20, extra=extra))
-        many_emu = jax.jit(jax.vmap(f_emu, in_axes=(None, 0)))
+    for what, (f_exact, f_emu) in whats.items():
+        for name, (em, _) in ems.items():
+            st = em if what == "rest spectrum" else emulate_sps.spectral_photometry_state(em, list(specs))
+            extra = {**base, "emulator": name, "emulator_cells": em.n_cells}
+            rows.append(time_call(f"{name} {what} 1", jax.jit(f_emu), st, one, repeats=200, extra=extra))
+            rows.append(time_call(f"{name} {what} 1, weights closed over", jax.jit(functools.partial(f_emu, st)),
+                                  one, repeats=2000, extra={**extra, "call": "jax.jit(functools.partial(f, state))"}))  # fmt: skip
+            many_emu = jax.jit(jax.vmap(f_emu, in_axes=(None, 0)))
+            for n in sizes:
+                b = {k: v[:n] for k, v in batch_all.items()}
+                rows.append(time_call(f"{name} {what} vmap {n}", many_emu, st, b, n_items=n, repeats=5,
+                                      extra={**extra, "batch": n}))  # fmt: skip
+        rows.append(time_call(f"exact {what} 1", jax.jit(f_exact), config, one, repeats=20, extra=base))
         many_exact = jax.jit(jax.vmap(f_exact, in_axes=(None, 0)))
         for n in sizes:
             b = {k: v[:n] for k, v in batch_all.items()}
-            rows.append(time_call(f"emulator {what} vmap {n}", many_emu, st, b, n_items=n, repeats=5,
-                                  extra={**extra, "batch": n}))  # fmt: skip
             # The exact rest spectrum of 10^4 galaxies at once needs ~5 GB; chunks of 10^3.
             if what == "rest spectrum" and n > 1000:
                 chunks = [{k: v[i : i + 1000] for k, v in b.items()} for i in range(0, n, 1000)]
@@ -81,28 +90,29 @@ def main(argv=None) -> int:
                 def looped(cfg, _b, chunks=chunks):
                     return [many_exact(cfg, c) for c in chunks]
 
-                rows.append(time_call(f"exact {what} vmap {n}", looped, cfg, None, n_items=n, repeats=1,
-                                      extra={**extra, "batch": n, "note": "10 vmapped chunks of 1000"}))  # fmt: skip
+                rows.append(time_call(f"exact {what} vmap {n}", looped, config, None, n_items=n, repeats=1,
+                                      extra={**base, "batch": n, "note": "10 vmapped chunks of 1000"}))  # fmt: skip
             else:
-                rows.append(time_call(f"exact {what} vmap {n}", many_exact, cfg, b, n_items=n, repeats=2,
-                                      extra={**extra, "batch": n}))  # fmt: skip
+                rows.append(time_call(f"exact {what} vmap {n}", many_exact, config, b, n_items=n, repeats=2,
+                                      extra={**base, "batch": n}))  # fmt: skip
     by = {r.label: r for r in rows}
     n_big = sizes[-1]
-    meta = {}
-    for what in calls:
-        meta[f"{what}: single-galaxy latency, emulator (us)"] = round(by[f"emulator {what} 1"].median_s * 1e6, 1)
-        meta[f"{what}: single-galaxy latency, emulator with its weights closed over (us)"] = round(
-            by[f"emulator {what} 1, weights closed over"].median_s * 1e6, 1)
+    meta = {"emulators": list(ems)}
+    for what in whats:
         meta[f"{what}: single-galaxy latency, exact (us)"] = round(by[f"exact {what} 1"].median_s * 1e6, 1)
-        meta[f"{what}: ratio exact/emulator per model, batched {n_big}"] = round(
-            by[f"exact {what} vmap {n_big}"].us_per_item / by[f"emulator {what} vmap {n_big}"].us_per_item, 1
-        )
-        meta[f"{what}: ratio exact/emulator, single galaxy"] = round(
-            by[f"exact {what} 1"].median_s / by[f"emulator {what} 1"].median_s, 1
-        )
+        for name in ems:
+            meta[f"{what}: single-galaxy latency, {name} (us)"] = round(by[f"{name} {what} 1"].median_s * 1e6, 1)
+            meta[f"{what}: single-galaxy latency, {name} with its weights closed over (us)"] = round(
+                by[f"{name} {what} 1, weights closed over"].median_s * 1e6, 1)
+            meta[f"{what}: ratio exact/{name} per model, batched {n_big}"] = round(
+                by[f"exact {what} vmap {n_big}"].us_per_item / by[f"{name} {what} vmap {n_big}"].us_per_item, 1
+            )
+            meta[f"{what}: ratio exact/{name}, single galaxy"] = round(
+                by[f"exact {what} 1"].median_s / by[f"{name} {what} 1"].median_s, 1
+            )
     meta["compared"] = (
         "exact engine (BC03, continuity SFH, Calzetti+birth clouds, Cloudy nebular; IGM for "
-        "photometry) vs the spectral emulator on the same prior draws; photometry in the 7 "
+        "photometry) vs each spectral emulator on the same prior draws; photometry in the 7 "
         "HDF-N bands at each galaxy's redshift through the emulated rest spectrum"
     )
     write_report("emulator_spec", rows, meta)

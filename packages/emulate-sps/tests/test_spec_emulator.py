@@ -313,8 +313,11 @@ def test_shipped_is_differentiable_for_free_redshift_fits(shipped):
 
 def test_shipped_transposes_keep_values_and_gradients(shipped):
     # The stored transposes (layers_t, basis_t) serve reverse mode only: values identical,
-    # gradients equal to float32 rounding of sums over the 837 cells (~2e-6 relative
-    # measured; 2e-5 allowed).
+    # gradients equal to float32 rounding. The gradient of a weighted sum over the cells
+    # cancels (e.g. d/d log_u: 0.038 from terms summing to 2.8 in absolute value), so the
+    # bound is on the terms: float32 sums of n terms in another order differ by about
+    # eps * sqrt(n) * sum|terms|; 3x that allowed (measured 3-13x eps * sum|terms| with
+    # 837 cells, 3-33x with 2094, i.e. <= 0.72 of eps * sqrt(n) * sum|terms|).
     em, _ = shipped
     for (w, _), w_t in zip(em.layers, em.layers_t, strict=True):
         np.testing.assert_array_equal(np.asarray(w_t), np.asarray(w).T)
@@ -332,7 +335,12 @@ def test_shipped_transposes_keep_values_and_gradients(shipped):
         return jnp.sum(jnp.log(emulate_sps.emulated_rest_spectrum(e, q)) * jnp.linspace(-1, 1, e.n_cells))
 
     g_fast, g_plain = jax.grad(total, argnums=1)(em, p), jax.grad(total, argnums=1)(plain, p)
+    jac = jax.jacrev(lambda q: jnp.log(emulate_sps.emulated_rest_spectrum(plain, q)))(p)
+    weights = np.abs(np.linspace(-1, 1, em.n_cells))
     for name in em.input_names:
         a, b = np.asarray(g_fast[name]), np.asarray(g_plain[name])
-        np.testing.assert_allclose(a, b, rtol=0, atol=2e-5 * float(np.max(np.abs(b))), err_msg=name)
+        terms = np.abs(np.asarray(jac[name]).reshape(em.n_cells, -1)) * weights[:, None]
+        bound = 3.0 * np.finfo(np.float32).eps * np.sqrt(em.n_cells) * terms.sum(axis=0)
+        assert np.all(np.abs(a - b).ravel() <= bound), (name, np.abs(a - b), bound)
+        assert np.all(bound < 1e-2 * np.abs(b).ravel() + 1e-6), (name, bound, b)  # still a sharp test
 
