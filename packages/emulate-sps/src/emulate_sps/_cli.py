@@ -618,14 +618,22 @@ def _spectrum_accuracy_text(acc) -> str:
         f"(at {s['wavelength_of_max_median_aa']:.0f} A), median {s['median_over_wavelength_of_median']:.4f}; "
         f"{s['fraction_of_cells_median_le_1pct']:.0%} of wavelengths <= 1%; p95 max "
         f"{s['max_over_wavelength_of_p95']:.4f}, median {s['median_over_wavelength_of_p95']:.4f}",
-        f"{'set':<10} {'band':<16} {'median':>8} {'p68':>8} {'p95':>8} {'p99':>8} {'ref p68':>8}   |flux frac err|",
+        f"{'set':<10} {'band':<16} {'median':>8} {'p68':>8} {'p95':>8} {'p99':>8} {'ref p68':>8}"
+        f" {'net p95':>8} {'net p99':>8} {'cell p95':>8} {'cell p99':>8}   |flux frac err|",
     ]  # fmt: skip
     for label, ph in acc["photometry"].items():
         for band, q in ph["bands"].items():
+            net, cell = ph.get("network", {}).get(band), ph.get("cells", {}).get(band)
+            split = (f" {net['p95']:8.4f} {net['p99']:8.4f} {cell['p95']:8.4f} {cell['p99']:8.4f}"
+                     if net and cell else "")  # fmt: skip
             lines.append(
                 f"{label:<10} {band:<16} {q['median']:8.4f} {q['p68']:8.4f} {q['p95']:8.4f} "
-                f"{q['p99']:8.4f} {ph['reference_flux_error_frac'][band]:8.4f}"
+                f"{q['p99']:8.4f} {ph['reference_flux_error_frac'][band]:8.4f}{split}"
             )
+    lines.append(
+        "net: the emulator against the exact spectra on its own cells (the network alone); "
+        "cell: those exact cell spectra against the engine (the cells alone)"
+    )
     return "\n".join(lines)
 
 

@@ -739,7 +739,10 @@ def validate_spectrum_emulator(
     set, band fluxes from the emulated spectrum (`spectral_photometry`) against the exact
     engine's photometry (`emulate_sps.photometry`, the test set's own magnitudes for its
     recipe's bands) at the test redshifts, bands within `CAP_MAG` of the galaxy's
-    brightest.
+    brightest. The photometric error is also split in two: ``"network"``, the emulated
+    band fluxes against the exact spectra averaged onto the emulator's own cells and
+    projected the same way (the network's error alone), and ``"cells"``, those exact
+    cell spectra against the engine's photometry (what the cells alone cost).
 
     Args:
         em: the emulator.
@@ -751,7 +754,8 @@ def validate_spectrum_emulator(
     Returns:
         ``{"n", "wave_aa": (n_cells,), "cells": {"median", "p68", "p95", "p99"}: arrays
         (n_cells,), "summary": {...} over 1000 A - 3 micron, "photometry": {label:
-        {"bands": {band: quantiles}, "reference_flux_error_frac": {band: value}}}}``.
+        {"bands": {band: quantiles}, "network": {band: quantiles}, "cells": {band:
+        quantiles}, "reference_flux_error_frac": {band: value}}}}``.
     """
     import dataclasses as dc
 
@@ -769,6 +773,7 @@ def validate_spectrum_emulator(
         )
     n = int(data["rest_lnu_cells"].shape[0])
     exact = _coarse(np.asarray(data["rest_lnu_cells"]), em.cell_factor)[:, : em.n_cells]
+    exact_cells = jnp.asarray(exact, jnp.float32)
     params = {k: jnp.asarray(v, jnp.float32) for k, v in data["params"].items()}
     params["log_mass"] = jnp.zeros((n,), jnp.float32)
     run = jax.jit(jax.vmap(emulated_rest_spectrum, in_axes=(None, 0)))
@@ -803,8 +808,14 @@ def validate_spectrum_emulator(
             run_x = jax.jit(jax.vmap(photometry, in_axes=(None, 0)))
             exact_f = _chunked(lambda p: run_x(config, p), full, n, chunk=500).astype(np.float64)
         errs = _band_errors(emu_f, exact_f)
+        run_c = jax.jit(jax.vmap(lambda c, z, st=state: _exact_band(st, st.projector, c, z)))
+        cells_f = np.concatenate([
+            np.asarray(run_c(exact_cells[i : i + 2048], params["z"][i : i + 2048])) for i in range(0, n, 2048)
+        ]).astype(np.float64)  # fmt: skip
         phot[lab] = {
             "bands": dict(zip(state.filter_names, errs, strict=True)),
+            "network": dict(zip(state.filter_names, _band_errors(emu_f, cells_f), strict=True)),
+            "cells": dict(zip(state.filter_names, _band_errors(cells_f, exact_f), strict=True)),
             "reference_flux_error_frac": dict(
                 zip(state.filter_names, np.asarray(state.flux_error_frac, np.float64).tolist(), strict=True)
             ),
