@@ -168,9 +168,8 @@ def test_validation_splits_the_photometric_error_into_network_and_cells(trained,
     cells = fine.reshape(fine.shape[0], em.n_cells, em.cell_factor).mean(axis=2)
     params = {k: jnp.asarray(v, jnp.float32) for k, v in data["params"].items()}
     params["log_mass"] = jnp.zeros_like(params["z"])
-    project = jax.jit(lambda c, z: _exact_band(state, state.projector, c, z))
-    by_cells = np.stack([np.asarray(project(jnp.asarray(c, jnp.float32), z))
-                         for c, z in zip(cells, params["z"], strict=True)]).astype(np.float64)  # fmt: skip
+    project = jax.jit(jax.vmap(lambda c, z: _exact_band(state, state.projector, c, z)))
+    by_cells = np.asarray(project(jnp.asarray(cells, jnp.float32), params["z"]), np.float64)
     engine = 10.0 ** (-0.4 * np.asarray(data["mag_ab"], np.float64))
     emu = np.asarray(jax.vmap(emulate_sps.spectral_photometry, in_axes=(None, 0))(state, params), np.float64)
     for got, want in ((ph["cells"], _band_errors(by_cells, engine)), (ph["network"], _band_errors(emu, by_cells))):

@@ -809,9 +809,8 @@ def validate_spectrum_emulator(
             exact_f = _chunked(lambda p: run_x(config, p), full, n, chunk=500).astype(np.float64)
         errs = _band_errors(emu_f, exact_f)
         run_c = jax.jit(jax.vmap(lambda c, z, st=state: _exact_band(st, st.projector, c, z)))
-        cells_f = np.concatenate([
-            np.asarray(run_c(exact_cells[i : i + 2048], params["z"][i : i + 2048])) for i in range(0, n, 2048)
-        ]).astype(np.float64)  # fmt: skip
+        cells_f = _chunked(lambda t: run_c(t["c"], t["z"]), {"c": exact_cells, "z": params["z"]}, n)
+        cells_f = cells_f.astype(np.float64)
         phot[lab] = {
             "bands": dict(zip(state.filter_names, errs, strict=True)),
             "network": dict(zip(state.filter_names, _band_errors(emu_f, cells_f), strict=True)),
