@@ -161,6 +161,45 @@ def test_killed_run_resumed_gives_the_same_rows(reference_run, small_catalog, tm
     np.testing.assert_array_equal(np.asarray(again["log_mass_p50"]), np.asarray(resumed["log_mass_p50"]))
 
 
+_DIGEST_SCRIPT = """
+import hashlib, sys
+import jax, jax.numpy as jnp, numpy as np
+import pixelfit
+from pixelfit._catalog import _digest
+from pixelfit._inputs import prepare_photometry
+x = jnp.linspace(-20.0, 20.0, 4001)
+print("exp", hashlib.sha256(np.asarray(jax.jit(jnp.exp)(x)).tobytes()).hexdigest())
+fit = pixelfit.build_fit_model(pixelfit.demo_spec())
+print("digest", _digest(prepare_photometry(fit, pixelfit.read_demo_photometry(sys.argv[1]))))
+"""
+
+
+def _digests_in_subprocesses(catalog: Path, xla_flags: list[str]) -> list[dict[str, str]]:
+    """Run _DIGEST_SCRIPT once per XLA_FLAGS value, side by side."""
+    procs = [
+        subprocess.Popen([sys.executable, "-c", _DIGEST_SCRIPT, str(catalog)],
+                         env={**os.environ, "XLA_FLAGS": flags}, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)  # fmt: skip
+        for flags in xla_flags
+    ]
+    results = []
+    for proc in procs:
+        stdout, stderr = proc.communicate(timeout=600)
+        assert proc.returncode == 0, stderr[-3000:]
+        results.append(dict(line.split(" ", 1) for line in stdout.splitlines() if " " in line))
+    return results
+
+
+def test_resume_checksum_is_the_same_on_another_cpu(small_catalog):
+    """`--resume` compares a checksum of the prepared input with run.json's: a run resumed
+    on a machine with another instruction set (here XLA limited to SSE4.2, no AVX/FMA,
+    whose exp differs in the last bits) must compute the same checksum, or it would refuse."""
+    native, old_cpu = _digests_in_subprocesses(small_catalog, ["", "--xla_cpu_max_isa=SSE4_2"])
+    if native["exp"] == old_cpu["exp"]:
+        pytest.skip("XLA's exp is the same with and without AVX on this CPU: the check proves nothing")
+    assert native["digest"] == old_cpu["digest"]
+
+
 def test_cli_errors_before_fitting(small_catalog, tmp_path, capsys):
     args = _cli_args(small_catalog, tmp_path / "o")
     bad = list(args)
