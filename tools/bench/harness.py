@@ -71,6 +71,20 @@ def _block(x: Any) -> Any:
         return x
 
 
+def chunked_map(f: Callable[..., Any], chunk: int) -> Callable[..., Any]:
+    """``f(state, params)`` for one item -> ``many(state, batch)`` over a batch:
+    ``jax.lax.map`` over chunks of ``chunk`` items, each chunk vmapped (jit it yourself).
+    On a CPU this is the fastest batched form of both engines here: a plain ``vmap`` over
+    10^4 galaxies moves every (galaxies x cells) intermediate through memory, chunks keep
+    them in cache."""
+    import jax
+
+    def many(state: Any, batch: Any) -> Any:
+        return jax.lax.map(lambda p: f(state, p), batch, batch_size=chunk)
+
+    return many
+
+
 def time_call(
     label: str,
     fn: Callable[..., Any],
