@@ -165,3 +165,52 @@ def test_measured_error_travels_with_the_weights(trained):
     p68 = np.array([acc["bands"][b]["p68"] for b in em.filter_names])
     np.testing.assert_allclose(np.asarray(loaded.error_mag), p68, rtol=1e-6)
     np.testing.assert_allclose(np.asarray(loaded.flux_error_frac), p68 * np.log(10) / 2.5, rtol=1e-6)
+
+
+def test_redshift_reaches_the_network_with_fourier_octaves(trained, tmp_path):
+    from emulate_sps._emulator import _features
+
+    root, em, info, _ = trained
+    # The default: Z_OCTAVES octaves of ln(1 + z), half period of the lowest = ln(1 + z_max).
+    assert em.z_octaves == emulate_sps.Z_OCTAVES == info["architecture"]["z_octaves"]
+    assert em.z_span == pytest.approx(np.log1p(15.0))
+    loaded = emulate_sps.load_emulator(root / "em")
+    assert (loaded.z_octaves, loaded.z_span) == (em.z_octaves, em.z_span)
+    z = np.array([0.0, 1.0, 15.0])
+    n = em.n_filters  # any placeholder values for the other inputs
+    values = {name: np.zeros((3, *shape)) for name, shape in zip(em.input_names, em.input_shapes)}
+    values["z"] = z
+    x = _features(em.input_names, values, z_octaves=3, z_span=np.log(16.0))
+    base = _features(em.input_names, values)
+    assert x.shape == (3, base.shape[1] + 6) and n == 3
+    np.testing.assert_array_equal(x[:, : base.shape[1]], base)
+    u = np.log1p(z)[:, None] * np.pi / np.log(16.0) * np.array([1.0, 2.0, 4.0])
+    np.testing.assert_allclose(x[:, base.shape[1]:], np.concatenate([np.sin(u), np.cos(u)], 1), atol=1e-12)
+    # At z_max the lowest octave is half a period: sin 0, cos -1.
+    np.testing.assert_allclose(x[2, base.shape[1]:][[0, 3]], [0.0, -1.0], atol=1e-12)
+    # A manifest whose octaves do not match the weights' input count is refused, naming files.
+    bad = tmp_path / "em"
+    bad.mkdir()
+    for f in (root / "em").iterdir():
+        (bad / f.name).write_bytes(f.read_bytes())
+    man = json.loads((bad / "manifest.json").read_text())
+    man["architecture"]["z_octaves"] = em.z_octaves - 1
+    (bad / "manifest.json").write_text(json.dumps(man))
+    with pytest.raises(ValueError, match=r"weights.msgpack takes \d+ inputs; the manifest's inputs and z_octaves"):
+        emulate_sps.load_emulator(bad)
+    with pytest.raises(ValueError, match="z_octaves must be an integer in 0..16"):
+        emulate_sps.train_photometry_emulator(root / "train", z_octaves=-1, progress=False)
+
+
+def test_an_emulator_without_octaves_still_trains_and_loads(emulator_params, trained, tmp_path):
+    root, em, _, _ = trained
+    plain, info = emulate_sps.train_photometry_emulator(
+        root / "train", name="plain", hidden=(16,), epochs=3, batch_size=256, progress=False, z_octaves=0
+    )
+    assert plain.z_octaves == 0 and plain.layers[0][0].shape[0] == em.layers[0][0].shape[0] - 2 * em.z_octaves
+    emulate_sps.save_emulator(plain, tmp_path / "plain", info)
+    loaded = emulate_sps.load_emulator(tmp_path / "plain")
+    assert loaded.z_octaves == 0
+    p = emulator_params(em)
+    run = jax.vmap(emulate_sps.photometry, in_axes=(None, 0))
+    np.testing.assert_array_equal(np.asarray(run(loaded, p)), np.asarray(run(plain, p)))

@@ -38,6 +38,7 @@ from ._simulate import spectrum_cell_edges as spectrum_cell_edges
 # --- end training sets ---
 
 # --- emulators ---
+from ._emulator import Z_OCTAVES as Z_OCTAVES
 from ._emulator import PhotometryEmulator as PhotometryEmulator
 from ._emulator import emulator_manifest as emulator_manifest
 from ._emulator import emulator_manifest_path as emulator_manifest_path

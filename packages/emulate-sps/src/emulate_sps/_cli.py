@@ -447,6 +447,12 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--check-filters", action="append", default=[], metavar="LABEL=SPEC[,SPEC...]",
                    help="spectrum: also measure photometry in these filters (names, files, or a "
                    "folder of *.dat files), e.g. hdfn7=/work/shared/data/hdfn/filters")  # fmt: skip
+    t.add_argument("--patience", type=int, default=None,
+                   help="photometry: stop after this many epochs without a better validation loss "
+                   "(default 30)")  # fmt: skip
+    t.add_argument("--z-octaves", type=int, default=None,
+                   help="photometry: Fourier octaves of ln(1 + z) among the network's inputs "
+                   "(default 9; 0 for none)")  # fmt: skip
     t.add_argument("--max-minutes", type=float, default=None, help="stop training after this long")
     t.add_argument("--no-progress", action="store_true")
     v = sub.add_parser(
@@ -498,9 +504,18 @@ def run_train(args) -> Path:
         if args.recipe is not None or args.prior is not None:
             raise CLIError("--recipe and --prior are for --kind photometry; the spectral emulator "
                            "trains on the default recipe and prior.")  # fmt: skip
+        if args.z_octaves is not None or args.patience is not None:
+            raise CLIError("--z-octaves and --patience are for --kind photometry.")
         return _run_train_spectrum(args)
     import emulate_sps
 
+    if args.z_octaves is None:
+        args.z_octaves = emulate_sps.Z_OCTAVES
+    if args.patience is None:
+        args.patience = 30
+    if not 0 <= args.z_octaves <= 16 or args.patience < 1:
+        raise CLIError(f"--z-octaves must be in 0..16 and --patience >= 1; got {args.z_octaves} and "
+                       f"{args.patience}.")  # fmt: skip
     if args.recipe is not None:
         recipe = _read_json_setting(args.recipe, "--recipe", emulate_sps.SimulationRecipe.from_dict)
     else:
@@ -517,7 +532,7 @@ def run_train(args) -> Path:
         work / "train", name=args.name, hidden=tuple(args.hidden), epochs=args.epochs,
         batch_size=args.batch_size, learning_rate=args.learning_rate, seed=args.seed,
         max_seconds=None if args.max_minutes is None else 60.0 * args.max_minutes,
-        progress=progress,
+        progress=progress, z_octaves=args.z_octaves, patience=args.patience,
     )  # fmt: skip
     accuracy = emulate_sps.validate_emulator(em, work / "test")
     info["test_set"] = {"seed": args.seed + 1000, "rows": accuracy["n"]}
