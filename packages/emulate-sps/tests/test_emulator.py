@@ -177,12 +177,12 @@ def test_redshift_reaches_the_network_with_fourier_octaves(trained, tmp_path):
     loaded = emulate_sps.load_emulator(root / "em")
     assert (loaded.z_octaves, loaded.z_span) == (em.z_octaves, em.z_span)
     z = np.array([0.0, 1.0, 15.0])
-    n = em.n_filters  # any placeholder values for the other inputs
+    # zeros for the other inputs: only the columns after them are under test
     values = {name: np.zeros((3, *shape)) for name, shape in zip(em.input_names, em.input_shapes)}
     values["z"] = z
     x = _features(em.input_names, values, z_octaves=3, z_span=np.log(16.0))
     base = _features(em.input_names, values)
-    assert x.shape == (3, base.shape[1] + 6) and n == 3
+    assert x.shape == (3, base.shape[1] + 6)
     np.testing.assert_array_equal(x[:, : base.shape[1]], base)
     u = np.log1p(z)[:, None] * np.pi / np.log(16.0) * np.array([1.0, 2.0, 4.0])
     np.testing.assert_allclose(x[:, base.shape[1]:], np.concatenate([np.sin(u), np.cos(u)], 1), atol=1e-12)
