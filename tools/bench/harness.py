@@ -153,8 +153,14 @@ def machine_info() -> dict[str, Any]:
     try:
         with open("/proc/cpuinfo") as fh:
             for line in fh:
-                if line.startswith("model name"):
+                if line.startswith("model name") and "cpu_model" not in info:
                     info["cpu_model"] = line.split(":", 1)[1].strip()
+                elif line.startswith("flags"):
+                    # XLA's CPU kernels differ by vector width: machines sold under one
+                    # model name here come with and without AVX-512, and time differently.
+                    flags = set(line.split(":", 1)[1].split())
+                    info["cpu_simd"] = ("avx512f" if "avx512f" in flags
+                                        else "avx2" if "avx2" in flags else "other")
                     break
         with open("/proc/meminfo") as fh:
             info["mem_total"] = fh.readline().split(":", 1)[1].strip()
@@ -224,7 +230,8 @@ def write_report(
     tmp = path.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(payload, indent=2, default=str) + "\n")
     os.replace(tmp, path)
-    print(f"\n== {suite} ({payload['machine'].get('cpu_model', '?')}, "
+    print(f"\n== {suite} ({payload['machine'].get('cpu_model', '?')} "
+          f"{payload['machine'].get('cpu_simd', '')}, "
           f"{payload['machine'].get('jax_backend', '?')}) ==")
     print(format_table(results))
     for k, v in (meta or {}).items():
