@@ -42,7 +42,7 @@ def trained(tmp_path_factory):
 def test_training_learns_and_manifest_records_it(trained):
     root, em, info, acc = trained
     # Standardised validation MSE far below 1 (= predicting the mean): the loop learns.
-    assert info["training"]["best_val_mse_standardised"] < 0.3
+    assert info["training"]["best_val_loss"] < 0.3
     man = json.loads((root / "em" / "manifest.json").read_text())
     assert man["filters"] == list(RECIPE.filter_names)
     assert man["accuracy"]["n"] == 300
@@ -214,3 +214,27 @@ def test_an_emulator_without_octaves_still_trains_and_loads(emulator_params, tra
     p = emulator_params(em)
     run = jax.vmap(emulate_sps.photometry, in_axes=(None, 0))
     np.testing.assert_array_equal(np.asarray(run(loaded, p)), np.asarray(run(plain, p)))
+
+
+def test_loss_in_magnitudes_weighs_every_band_alike(trained):
+    from emulate_sps._emulator import _loss, _output_weights
+
+    root, em, info, _ = trained
+    assert info["training"]["loss_units"] == "mag"  # the default
+    scale = np.asarray(em.y_scale, np.float64)
+    w = _output_weights(scale, "mag")
+    assert _output_weights(scale, "standardised") is None
+    # The same error in magnitudes in every band costs the same: weight x (err / scale)^2.
+    err_mag = 0.05
+    per_band = w[:-1] * (err_mag / scale[:-1]) ** 2
+    np.testing.assert_allclose(per_band, per_band[0], rtol=1e-5)
+    assert w[-1] == 1.0 and np.mean(w[:-1]) == pytest.approx(1.0)
+    # The weighted loss is that sum; capped entries still only count when too bright.
+    pred = jnp.asarray([[0.5, -0.5, 0.2, 0.1]])
+    target = jnp.zeros((1, 4))
+    capped = jnp.asarray([[False, False, True, False]])
+    got = float(_loss(pred, target, capped, jnp.asarray(w)))
+    want = float(np.mean(w * np.array([0.25, 0.25, 0.0, 0.01])))
+    assert got == pytest.approx(want, rel=1e-6)
+    with pytest.raises(ValueError, match="loss_units must be one of"):
+        emulate_sps.train_photometry_emulator(root / "train", loss_units="flux", progress=False)

@@ -140,7 +140,9 @@ def test_bad_recipe_and_prior_fields_are_named(tmp_path, capsys):
     assert main([*args, "--kind", "spectrum", "--recipe", str(RECIPE_FILE)]) == 2
     assert "--recipe and --prior are for --kind photometry" in capsys.readouterr().err
     assert main([*args, "--kind", "spectrum", "--z-octaves", "3"]) == 2
-    assert "--z-octaves and --patience are for --kind photometry" in capsys.readouterr().err
+    assert "--z-octaves, --patience and --loss-units are for --kind photometry" in capsys.readouterr().err
+    assert main([*args, "--kind", "spectrum", "--loss-units", "mag"]) == 2
+    assert "--z-octaves, --patience and --loss-units are for --kind photometry" in capsys.readouterr().err
     assert main([*args, "--z-octaves", "17"]) == 2
     assert "--z-octaves must be in 0..16 and --patience >= 1; got 17 and 30" in capsys.readouterr().err
     assert not (tmp_path / "w").exists() and not (tmp_path / "em").exists()

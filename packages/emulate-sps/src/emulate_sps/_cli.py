@@ -453,6 +453,10 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--z-octaves", type=int, default=None,
                    help="photometry: Fourier octaves of ln(1 + z) among the network's inputs "
                    "(default 9; 0 for none)")  # fmt: skip
+    t.add_argument("--loss-units", default=None, choices=["mag", "standardised"],
+                   help="photometry: units of the bands' errors in the training loss: magnitudes, "
+                   "every band alike (default), or each band's spread over the training set "
+                   "(the earlier default)")  # fmt: skip
     t.add_argument("--max-minutes", type=float, default=None, help="stop training after this long")
     t.add_argument("--no-progress", action="store_true")
     v = sub.add_parser(
@@ -504,8 +508,8 @@ def run_train(args) -> Path:
         if args.recipe is not None or args.prior is not None:
             raise CLIError("--recipe and --prior are for --kind photometry; the spectral emulator "
                            "trains on the default recipe and prior.")  # fmt: skip
-        if args.z_octaves is not None or args.patience is not None:
-            raise CLIError("--z-octaves and --patience are for --kind photometry.")
+        if args.z_octaves is not None or args.patience is not None or args.loss_units is not None:
+            raise CLIError("--z-octaves, --patience and --loss-units are for --kind photometry.")
         return _run_train_spectrum(args)
     import emulate_sps
 
@@ -513,6 +517,8 @@ def run_train(args) -> Path:
         args.z_octaves = emulate_sps.Z_OCTAVES
     if args.patience is None:
         args.patience = 30
+    if args.loss_units is None:
+        args.loss_units = "mag"
     if not 0 <= args.z_octaves <= 16 or args.patience < 1:
         raise CLIError(f"--z-octaves must be in 0..16 and --patience >= 1; got {args.z_octaves} and "
                        f"{args.patience}.")  # fmt: skip
@@ -533,6 +539,7 @@ def run_train(args) -> Path:
         batch_size=args.batch_size, learning_rate=args.learning_rate, seed=args.seed,
         max_seconds=None if args.max_minutes is None else 60.0 * args.max_minutes,
         progress=progress, z_octaves=args.z_octaves, patience=args.patience,
+        loss_units=args.loss_units,
     )  # fmt: skip
     accuracy = emulate_sps.validate_emulator(em, work / "test")
     info["test_set"] = {"seed": args.seed + 1000, "rows": accuracy["n"]}

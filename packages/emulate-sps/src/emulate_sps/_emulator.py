@@ -24,8 +24,9 @@ hundredths in ln(1 + z); a smooth network fed ln(1 + z) alone is slow to learn f
 sharp, and these inputs give it them directly (`Z_OCTAVES`). All standardised with the
 training set's mean and spread. Network: a multilayer perceptron with SiLU activations (smooth: no kinks
 for gradient-based samplers). Training: Adam with a cosine
-learning-rate schedule, mean squared error, early stopping on a validation split (the best
-validation epoch is kept). Inference is plain jax.numpy on the stored arrays (one matrix
+learning-rate schedule, mean squared error of the bands in magnitudes (the standardised
+errors weighted by each band's spread squared, `LOSS_UNITS`; the surviving fraction at
+weight 1), early stopping on a validation split (the best validation epoch is kept). Inference is plain jax.numpy on the stored arrays (one matrix
 product per layer), so an emulator is a pytree argument of jitted functions like a
 `SynthesisConfig`.
 
@@ -238,10 +239,27 @@ def _soft_cap(y: jax.Array) -> jax.Array:
     return floor - s * jax.nn.softplus((floor - y) / s)
 
 
-def _loss(pred, target, capped):
-    """Mean squared error; at capped entries only predictions brighter than the cap count."""
+def _loss(pred, target, capped, weights=None):
+    """Mean squared error (each output's square times ``weights``, when given); at capped
+    entries only predictions brighter than the cap count."""
     err = jnp.where(capped, jnp.minimum(pred - target, 0.0), pred - target)
-    return jnp.mean(err**2)
+    return jnp.mean(err**2 if weights is None else weights * err**2)
+
+
+#: Units in which the training loss measures the bands' errors (`train_photometry_emulator`).
+LOSS_UNITS = ("mag", "standardised")
+
+
+def _output_weights(y_scale: np.ndarray, loss_units: str) -> np.ndarray | None:
+    """Per-output loss weights for standardised targets. ``"standardised"``: none (each
+    band's error in units of its spread). ``"mag"``: each band's weight is its spread
+    squared over the bands' mean square, so the loss is the bands' squared error in
+    magnitudes (up to one constant factor); the last output (surviving mass fraction) keeps
+    weight 1."""
+    if loss_units == "standardised":
+        return None
+    s2 = np.asarray(y_scale, np.float64)[:-1] ** 2
+    return np.concatenate([s2 / s2.mean(), [1.0]]).astype(np.float32)
 
 
 def _transposed(layers, layers_t):
@@ -500,6 +518,7 @@ def train_photometry_emulator(
     max_seconds: float | None = None,
     progress: bool = True,
     z_octaves: int = Z_OCTAVES,
+    loss_units: str = "mag",
 ) -> tuple[PhotometryEmulator, dict[str, Any]]:
     """Train a photometric emulator on a training set made by `simulate`.
 
@@ -517,6 +536,11 @@ def train_photometry_emulator(
         progress: tqdm bar over epochs.
         z_octaves: Fourier octaves of ln(1 + z) added to the inputs (`Z_OCTAVES`; 0 for
             none, as emulators trained before them).
+        loss_units: ``"mag"`` (default): the loss weighs every band's error in magnitudes,
+            the units of the accuracy goal, alike; ``"standardised"``: in units of each
+            band's spread over the training set (the earlier default),
+            which weighs the blue bands, whose magnitudes spread most (dropouts), ~5x less
+            than the reddest.
 
     Returns:
         ``(emulator, info)``; ``info`` holds the training history and settings for the
@@ -526,6 +550,8 @@ def train_photometry_emulator(
 
     if isinstance(z_octaves, bool) or not isinstance(z_octaves, (int, np.integer)) or not 0 <= z_octaves <= 16:
         raise ValueError(f"train_photometry_emulator: z_octaves must be an integer in 0..16; got {z_octaves!r}.")
+    if loss_units not in LOSS_UNITS:
+        raise ValueError(f"train_photometry_emulator: loss_units must be one of {LOSS_UNITS}; got {loss_units!r}.")
 
     data = read_training_set(training_set)
     man = data["manifest"]
@@ -556,8 +582,10 @@ def train_photometry_emulator(
     ys = ((y - y_mean) / y_scale).astype(np.float32)
 
     sizes = (xs.shape[1], *hidden, ys.shape[1])
+    weights = _output_weights(y_scale, loss_units)
+    loss = _loss if weights is None else (lambda p, t, c: _loss(p, t, c, jnp.asarray(weights)))
     layers, history, best, best_epoch, seconds = _train_mlp(
-        xs, ys, capped, train, val, _loss, sizes=sizes, epochs=epochs, batch_size=batch_size,
+        xs, ys, capped, train, val, loss, sizes=sizes, epochs=epochs, batch_size=batch_size,
         learning_rate=learning_rate, patience=patience, seed=seed, max_seconds=max_seconds,
         progress=progress, desc="train photometry emulator",
     )  # fmt: skip
@@ -581,9 +609,9 @@ def train_photometry_emulator(
         "training": {
             "set_seed": man["seed"], "set_rows": int(ok.sum()), "set_rows_dropped": int((~ok).sum()),
             "val_frac": val_frac, "seed": seed, "epochs_run": len(history),
-            "best_epoch": best_epoch, "best_val_mse_standardised": best,
+            "best_epoch": best_epoch, "best_val_loss": best,
             "batch_size": batch_size, "learning_rate": learning_rate, "patience": patience,
-            "hidden": list(hidden), "seconds": seconds,
+            "hidden": list(hidden), "seconds": seconds, "loss_units": loss_units,
         },  # fmt: skip
         "recipe": man["recipe"],
         "prior": man["prior"],
